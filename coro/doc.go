@@ -1,0 +1,115 @@
+// Package coro provides coroutines: functions that run on their own stack and
+// only while someone resumes them, exchanging values in both directions.
+//
+// # Concepts
+//
+// A coroutine is created suspended by New and runs nothing until the first
+// Resume. The first Resume(in) calls f(in, yield); from then on the coroutine
+// and its resumer take turns. Each yield(out) suspends the coroutine and makes
+// the pending Resume return (out, true); the next Resume(in) makes that yield
+// return in. When f returns, the pending Resume returns f's result with true,
+// and the coroutine is dead: every later Resume returns the zero value and
+// false, and runs nothing.
+//
+//	avg := coro.New(func(x float64, yield func(float64) float64) float64 {
+//		sum, n := 0.0, 0
+//		for {
+//			sum, n = sum+x, n+1
+//			x = yield(sum / float64(n))
+//		}
+//	})
+//	avg.Resume(10) // 10
+//	avg.Resume(20) // 15
+//
+// Status reports Suspended, Running or Dead, as Lua's coroutine.status does.
+// Lua also reports Normal for a coroutine that resumed another and is waiting
+// for it; telling that apart from Running needs the identity of the calling
+// goroutine, which Go does not expose, so such a coroutine reads Running.
+// Misuse detection does not depend on the difference.
+//
+// Pull, All and Feed connect coroutines and iterators: Pull makes a coroutine
+// from an iter.Seq (an iter.Pull that cannot leak), All ranges over what a
+// coroutine yields, and Feed drives a coroutine from a sequence of inputs and
+// pairs each input with its answer.
+//
+// # Switching
+//
+// Resume and yield switch between goroutines with runtime.coroswitch, the
+// mechanism behind iter.Pull: the resumer's goroutine hands its thread
+// directly to the coroutine's goroutine, with no kernel call, no Go scheduler
+// run queue and no channel. A coroutine's goroutine exists from its first
+// Resume until it ends, and runs only inside Resume, Close or a cleanup.
+//
+// What a resumer does before Resume happens before what the coroutine does
+// after the yield it was suspended in returns (or after it starts); what the
+// coroutine does before it yields or returns happens before Resume returns.
+// So values passed through Resume and yield need no further synchronization,
+// and neither does state the two share.
+//
+// # Ownership
+//
+// One goroutine at a time may resume or close a coroutine. Handing it to
+// another goroutine between resumes is fine. Calling Resume while it is
+// running panics: from inside the coroutine, from a coroutine it resumed
+// (directly or not), or from a second goroutine while a first one's Resume is
+// in progress. The panic names the misuse and leaves both coroutines usable.
+//
+// The yield function belongs to its coroutine: calling it from anywhere but
+// the coroutine's own body, while it runs, is a misuse. After the coroutine
+// has ended it panics; while the coroutine is suspended or running on another
+// goroutine it is not detected (the calling goroutine is unknown to Go code).
+//
+// A coroutine created on a goroutine locked to its OS thread
+// (runtime.LockOSThread) may only be resumed and closed from that goroutine
+// while it stays locked: the runtime ends the program with "coro: OS thread
+// locking must match locking at coroutine creation" otherwise. coro cannot
+// detect this before the runtime does, because Go code cannot ask whether its
+// goroutine is locked. Such a coroutine must be closed explicitly, not
+// abandoned: the cleanup below would close it from another thread.
+//
+// # Errors, panics and Goexit
+//
+// A panic in the coroutine is recovered at its top and re-raised by the
+// pending Resume as a *PanicError holding the original value and the
+// coroutine's own stack at the panic; errors.Is and errors.As see through it
+// to the value when it is an error. The coroutine is then dead. A call to
+// runtime.Goexit in the coroutine ends it and then the resumer's goroutine
+// too, as with iter.Pull.
+//
+// # Closing and abandoning
+//
+// Close ends a coroutine. A suspended coroutine is unwound: its pending yield
+// panics with a private value that is recovered at the top, so its deferred
+// calls run. Close returns nil, or the *PanicError of a deferred call that
+// panicked. A coroutine that recovers the unwinding and yields again is not
+// suspended again (nobody would resume it): the yield keeps unwinding, and
+// Close returns ErrYieldInClose, much as Lua's coroutine.close returns an
+// error. Close on a dead coroutine returns what it died with; on a running one
+// it panics.
+//
+// A suspended coroutine whose *Coroutine becomes unreachable is closed for
+// its owner, on a goroutine of its own, by a cleanup (runtime.AddCleanup):
+// abandoning a coroutine leaks no goroutine. The coroutine's goroutine refers
+// only to the state behind the handle, never to the handle, so a body that
+// does not capture its own *Coroutine can be collected. Resume keeps the
+// handle alive while the coroutine runs, so a coroutine used once, inline, is
+// never closed under its own feet.
+//
+// # Nesting
+//
+// A coroutine may resume another, to any depth: each level is a goroutine of
+// its own whose stack grows on demand, so a chain is bounded by memory, as
+// goroutines are, and not by a fixed count as in Lua, whose limit (about 200)
+// protects a C stack that Go does not have. The tests run a chain 10,000 deep.
+//
+// # Costs
+//
+// Measured on this project's reference machine (2 cores, Go 1.26; see
+// BenchmarkSwitch*, BenchmarkCreate*, BenchmarkRun*, BenchmarkMemory* and the
+// README), medians of 10 runs, each beside its baseline from the same run:
+//
+//	resume+yield round trip        113 ns, 0 allocs   iter.Pull next 75 ns; goroutine+channels 276 ns
+//	New, Resume to the end, Close  375 ns, 11 allocs  iter.Pull 228 ns
+//	New, Resume, yield, Close      1.6 µs             iter.Pull 415 ns (Close unwinds by panicking)
+//	a suspended coroutine          4096 B of stack, 416 B of heap
+package coro

@@ -1,0 +1,202 @@
+// Package engine is the one switching mechanism behind weave's coroutines.
+//
+// A Coro is a function running on its own goroutine stack that runs only
+// while someone resumes it. It carries no values: callers exchange data through
+// their own fields, written before Switch and read after it (the switch
+// synchronizes, so no atomics are needed for them). Package coro puts a typed,
+// garbage-collected face on it; package sched drives it directly from its
+// worker loop, where the public type's cleanups and generic plumbing would cost
+// on the hot path.
+//
+// The floor is iter.Pull: runtime.newcoro and runtime.coroswitch are reachable
+// only through it, and a coroswitch is a handful of atomic operations with no
+// kernel and no Go scheduler involved. Everything here is bookkeeping around
+// one iter.Pull per coroutine: the status word that detects misuse, the
+// recovery that turns a panic into a value with its stack, and the unwinding
+// that makes Close run the coroutine's defers.
+package engine
+
+import (
+	"iter"
+	"runtime/debug"
+	"sync/atomic"
+)
+
+// Status is the state of a coroutine.
+type Status uint32
+
+const (
+	Suspended Status = iota // created and not started, or waiting in Yield
+	Running                 // between a Begin and the end of its Switch
+	Dead                    // returned, panicked, exited by runtime.Goexit, or closed
+)
+
+// Coro is a coroutine. The zero value is not usable; call Init.
+//
+// Ownership: one goroutine at a time resumes a Coro (Begin, Switch) or closes
+// it. Handing it to another goroutine between resumes is fine: the status word
+// is atomic and each switch synchronizes. Two goroutines that try to resume it
+// at once are caught by Begin's compare-and-swap.
+type Coro struct {
+	status atomic.Uint32
+
+	next  func() (struct{}, bool)
+	stop  func()
+	yield func(struct{}) bool // iter.Pull's yield; set when the body starts
+	body  func()
+
+	// Written by the coroutine's goroutine before it switches back, read by
+	// the resumer after the switch returns.
+	done      bool   // the body has ended, one way or another
+	returned  bool   // the body returned normally
+	closing   bool   // Close has begun: a failed yield means unwinding
+	unwinding bool   // Close is unwinding the body
+	yieldBad  bool   // the body yielded while being closed
+	panicked  bool   // the body ended by a panic (other than Close's unwinding)
+	panicVal  any    // the value it panicked with
+	stack     []byte // its stack at the panic
+}
+
+// closing is the private panic value that unwinds a coroutine being closed.
+// It is an error only so that a body which recovers it and logs it prints
+// something meaningful.
+type closing struct{}
+
+func (*closing) Error() string { return "coroutine is being closed" }
+
+var errClosing error = &closing{}
+
+// Init prepares c to run body on its first resume. Nothing runs yet, and no
+// goroutine exists until then: a coroutine that is never resumed costs only
+// its memory, and dropping it leaks nothing.
+func (c *Coro) Init(body func()) {
+	c.body = body
+}
+
+// run is the sequence handed to iter.Pull: it is the coroutine's goroutine.
+func (c *Coro) run(yield func(struct{}) bool) {
+	c.yield = yield
+	defer c.finish()
+	c.body()
+	c.returned = true
+}
+
+// finish records how the body ended. It is deferred directly so that its
+// recover sees the body's panic.
+func (c *Coro) finish() {
+	if !c.returned {
+		switch r := recover(); r {
+		case nil:
+			// Unwinding with nothing to recover: runtime.Goexit. iter.Pull
+			// forwards it to the resumer once we are gone.
+		case errClosing:
+			// Close's own unwinding reached the top: a clean close.
+		default:
+			c.panicked, c.panicVal, c.stack = true, r, debug.Stack()
+		}
+	}
+	c.done = true
+	c.status.Store(uint32(Dead))
+}
+
+// Status reports c's state. It may be called from any goroutine.
+func (c *Coro) Status() Status { return Status(c.status.Load()) }
+
+// Misuse messages, each naming the API misused.
+const (
+	msgResumeRunning = "coro: Resume of a running coroutine (from inside itself, from a coroutine it resumed, or from two goroutines at once)"
+	msgCloseRunning  = "coro: Close of a running coroutine"
+	msgYieldOutside  = "coro: yield called while its coroutine is not running (the yield function escaped its coroutine)"
+)
+
+// Begin claims a suspended coroutine for one Switch. It returns false, and
+// claims nothing, if c is dead. It panics if c is running: resumed from inside
+// itself, from a coroutine it resumed, or from two goroutines at once. After
+// Begin returns true the caller may write the values the coroutine will read,
+// then must call Switch.
+func (c *Coro) Begin() bool {
+	return c.status.CompareAndSwap(uint32(Suspended), uint32(Running)) || c.beginFailed(msgResumeRunning)
+}
+
+//go:noinline
+func (c *Coro) beginFailed(msg string) bool {
+	if Status(c.status.Load()) == Dead {
+		return false
+	}
+	panic(msg)
+}
+
+// Switch runs c until it yields or ends, after a successful Begin. It returns
+// true if c yielded and false if it ended; then Panic tells whether it
+// panicked. If c exits by runtime.Goexit, Switch exits the calling goroutine
+// too, as iter.Pull does.
+func (c *Coro) Switch() (yielded bool) {
+	if c.next == nil {
+		c.next, c.stop = iter.Pull(c.run)
+	}
+	c.next()
+	if c.done {
+		return false
+	}
+	c.status.Store(uint32(Suspended))
+	return true
+}
+
+// Yield suspends the running coroutine until its next Switch, and reports
+// true when it is resumed. It must be called from c's own body while c is
+// running. If it reports false, the caller must call Unwind at once: c is being
+// closed, or the yield was misplaced.
+//
+// Yield and Unwind are two calls rather than one so that Yield inlines into
+// its caller: a switch is a few tens of nanoseconds, and a call is a few.
+func (c *Coro) Yield() bool { return c.yield(struct{}{}) }
+
+// Unwind follows a Yield that reported false; it does not return. If c is
+// being closed, it panics with a private value that Close recovers at the top
+// of the body, so that the body's deferred calls run. Otherwise the yield came
+// from outside the running coroutine (its yield function escaped), and
+// Unwind panics with a message that says so.
+func (c *Coro) Unwind() {
+	if !c.closing {
+		panic(msgYieldOutside)
+	}
+	// Close is unwinding us. A yield during that unwinding (from a defer, or
+	// after recovering the unwinding panic) cannot be honoured: nobody will
+	// resume us again. Record it and keep unwinding, as Lua does.
+	if c.unwinding {
+		c.yieldBad = true
+	}
+	c.unwinding = true
+	panic(errClosing)
+}
+
+// Close ends c. A suspended coroutine is unwound: its pending Yield panics
+// with a private value, its deferred calls run, and the panic is recovered at
+// the top. A coroutine that never started never runs. Close on a dead
+// coroutine does nothing and returns false. Close panics if c is running. If a
+// deferred call exits by runtime.Goexit, Close exits the calling goroutine
+// too.
+//
+// Afterwards Panic reports a panic raised by a deferred call during the
+// unwinding, and YieldedWhileClosing whether the body yielded again.
+func (c *Coro) Close() (closed bool) {
+	if !c.status.CompareAndSwap(uint32(Suspended), uint32(Running)) && !c.beginFailed(msgCloseRunning) {
+		return false
+	}
+	if c.stop != nil {
+		c.closing = true
+		c.stop()
+	}
+	c.status.Store(uint32(Dead)) // the body's end did it, unless it never started
+	return true
+}
+
+// Panic reports whether a dead c ended by a panic, with the value and the
+// coroutine's stack at that point.
+func (c *Coro) Panic() (panicked bool, value any, stack []byte) {
+	return c.panicked, c.panicVal, c.stack
+}
+
+// YieldedWhileClosing reports whether c's body tried to yield while Close was
+// unwinding it.
+func (c *Coro) YieldedWhileClosing() bool { return c.yieldBad }
