@@ -78,8 +78,19 @@ type Coroutine[In, Out any] struct {
 	s *state[In, Out]
 }
 
+// core is the engine as the generic code below calls it. The compiler does not
+// inline calls to another package's functions into generic code instantiated
+// elsewhere, but it does inline this package's non-generic functions, and the
+// engine's calls within them: these one-line wrappers save a call per switch.
+type core struct{ engine.Coro }
+
+func (c *core) begin() bool           { return c.Begin() }
+func (c *core) switchIn() bool        { return c.Switch() }
+func (c *core) yield() bool           { return c.Yield() }
+func (c *core) status() engine.Status { return c.Status() }
+
 type state[In, Out any] struct {
-	e     engine.Coro
+	e     core
 	f     func(In, func(Out) In) Out
 	in    In
 	out   Out
@@ -95,11 +106,12 @@ type state[In, Out any] struct {
 // and the coroutine is dead.
 func New[In, Out any](f func(in In, yield func(Out) In) Out) *Coroutine[In, Out] {
 	s := &state[In, Out]{f: f}
-	s.e.Init(s.body)
+	s.e.Init(s)
 	return &Coroutine[In, Out]{s: s}
 }
 
-func (s *state[In, Out]) body() {
+// Run is the body of the coroutine, called by the engine on its goroutine.
+func (s *state[In, Out]) Run() {
 	var zero In
 	in := s.in
 	s.in = zero
@@ -107,7 +119,7 @@ func (s *state[In, Out]) body() {
 	// generic type calls through one more function on every yield.
 	s.out = s.f(in, func(out Out) In {
 		s.out = out
-		if !s.e.Yield() {
+		if !s.e.yield() {
 			s.e.Unwind()
 		}
 		in := s.in
@@ -121,7 +133,7 @@ func (s *state[In, Out]) body() {
 // own: the coroutine's defers may block, or call runtime.Goexit, and neither
 // may stall or end the goroutine that runs every cleanup in the program.
 func closeAbandoned[In, Out any](s *state[In, Out]) {
-	if s.e.Status() == engine.Suspended {
+	if s.e.status() == engine.Suspended {
 		go s.close()
 	}
 }
@@ -143,11 +155,11 @@ func closeAbandoned[In, Out any](s *state[In, Out]) {
 // exits too, as with iter.Pull.
 func (c *Coroutine[In, Out]) Resume(in In) (out Out, ok bool) {
 	s := c.s
-	if !s.e.Begin() {
+	if !s.e.begin() {
 		return out, false
 	}
 	s.in = in
-	yielded := s.e.Switch()
+	yielded := s.e.switchIn()
 	runtime.KeepAlive(c) // c may be unreachable in the caller: not closed while it runs
 	if !yielded {
 		return s.ended()
@@ -191,8 +203,8 @@ func (s *state[In, Out]) died() {
 // Status reports c's state. From inside c it reads Running. See Normal for
 // the one difference from Lua.
 func (c *Coroutine[In, Out]) Status() Status {
-	switch c.s.e.Status() {
-	case engine.Suspended:
+	switch c.s.e.status() {
+	case engine.Suspended, engine.Created:
 		return Suspended
 	case engine.Running:
 		return Running
@@ -213,7 +225,7 @@ func (c *Coroutine[In, Out]) Status() Status {
 // called any number of times. Close panics if c is running.
 func (c *Coroutine[In, Out]) Close() error {
 	s := c.s
-	if s.e.Status() != engine.Dead {
+	if s.e.status() != engine.Dead {
 		s.close()
 	}
 	runtime.KeepAlive(c)

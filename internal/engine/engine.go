@@ -26,9 +26,10 @@ import (
 type Status uint32
 
 const (
-	Suspended Status = iota // created and not started, or waiting in Yield
+	Suspended Status = iota // waiting in Yield
 	Running                 // between a Begin and the end of its Switch
 	Dead                    // returned, panicked, exited by runtime.Goexit, or closed
+	Created                 // not started: no goroutine yet
 )
 
 // Coro is a coroutine. The zero value is not usable; call Init.
@@ -43,7 +44,7 @@ type Coro struct {
 	next  func() (struct{}, bool)
 	stop  func()
 	yield func(struct{}) bool // iter.Pull's yield; set when the body starts
-	body  func()
+	body  Body
 
 	// Written by the coroutine's goroutine before it switches back, read by
 	// the resumer after the switch returns.
@@ -66,18 +67,23 @@ func (*closing) Error() string { return "coroutine is being closed" }
 
 var errClosing error = &closing{}
 
+// Body is what a coroutine runs. It is an interface rather than a func so
+// that a caller's state can be its own body, with no closure to allocate.
+type Body interface{ Run() }
+
 // Init prepares c to run body on its first resume. Nothing runs yet, and no
 // goroutine exists until then: a coroutine that is never resumed costs only
 // its memory, and dropping it leaks nothing.
-func (c *Coro) Init(body func()) {
+func (c *Coro) Init(body Body) {
 	c.body = body
+	c.status.Store(uint32(Created))
 }
 
 // run is the sequence handed to iter.Pull: it is the coroutine's goroutine.
 func (c *Coro) run(yield func(struct{}) bool) {
 	c.yield = yield
 	defer c.finish()
-	c.body()
+	c.body.Run()
 	c.returned = true
 }
 
@@ -120,8 +126,17 @@ func (c *Coro) Begin() bool {
 
 //go:noinline
 func (c *Coro) beginFailed(msg string) bool {
-	if Status(c.status.Load()) == Dead {
+	switch Status(c.status.Load()) {
+	case Dead:
 		return false
+	case Created:
+		// The first resume creates the goroutine. Only the owner may
+		// resume, so no one else moves the status meanwhile; the swap
+		// still catches two goroutines that both try to start c.
+		if c.status.CompareAndSwap(uint32(Created), uint32(Running)) {
+			c.next, c.stop = iter.Pull(c.run)
+			return true
+		}
 	}
 	panic(msg)
 }
@@ -131,9 +146,6 @@ func (c *Coro) beginFailed(msg string) bool {
 // panicked. If c exits by runtime.Goexit, Switch exits the calling goroutine
 // too, as iter.Pull does.
 func (c *Coro) Switch() (yielded bool) {
-	if c.next == nil {
-		c.next, c.stop = iter.Pull(c.run)
-	}
 	c.next()
 	if c.done {
 		return false
@@ -180,14 +192,15 @@ func (c *Coro) Unwind() {
 // Afterwards Panic reports a panic raised by a deferred call during the
 // unwinding, and YieldedWhileClosing whether the body yielded again.
 func (c *Coro) Close() (closed bool) {
+	if c.status.CompareAndSwap(uint32(Created), uint32(Dead)) {
+		return true // never started: there is nothing to unwind
+	}
 	if !c.status.CompareAndSwap(uint32(Suspended), uint32(Running)) && !c.beginFailed(msgCloseRunning) {
 		return false
 	}
-	if c.stop != nil {
-		c.closing = true
-		c.stop()
-	}
-	c.status.Store(uint32(Dead)) // the body's end did it, unless it never started
+	c.closing = true
+	c.stop()
+	c.status.Store(uint32(Dead)) // the body's end did it, unless Close started it
 	return true
 }
 

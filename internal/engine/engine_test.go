@@ -18,14 +18,14 @@ func TestMain(m *testing.M) {
 func TestSharedFields(t *testing.T) {
 	var c engine.Coro
 	var in, out int
-	c.Init(func() {
+	c.Init(body(func() {
 		for {
 			out = in * 2
 			if !c.Yield() {
 				c.Unwind()
 			}
 		}
-	})
+	}))
 	for i := range 5 {
 		if !c.Begin() {
 			t.Fatal("Begin on a suspended coroutine reported dead")
@@ -51,7 +51,7 @@ func TestSharedFields(t *testing.T) {
 
 func TestPanicKeepsValueAndStack(t *testing.T) {
 	var c engine.Coro
-	c.Init(func() { panicHere() })
+	c.Init(body(panicHere))
 	c.Begin()
 	if c.Switch() {
 		t.Fatal("a panicking body yielded")
@@ -66,6 +66,11 @@ func TestPanicKeepsValueAndStack(t *testing.T) {
 }
 
 func panicHere() { panic("boom") }
+
+// body adapts a function to engine.Body.
+type body func()
+
+func (f body) Run() { f() }
 
 func containsFunc(stack []byte, name string) bool {
 	return strings.Contains(string(stack), "engine_test."+name)
