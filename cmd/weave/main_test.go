@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"go.uber.org/goleak"
+
+	"github.com/weavert/weave/bench"
 )
 
 // leakCheck runs the tests, then fails the run if goroutines were left behind.
@@ -31,7 +34,51 @@ func TestMain(m *testing.M) {
 
 // The command's behaviour is tested by running it: see testdata/script.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{Dir: "testdata/script"})
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"benchrows": benchRows,
+		},
+	})
+}
+
+// benchRows checks that the JSON report in file args[0] has every row of the
+// bench package, each with a positive median, and a described machine.
+func benchRows(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: benchrows FILE")
+	}
+	var report struct {
+		Machine struct {
+			CPU   string `json:"cpu"`
+			Cores int    `json:"cores"`
+			Go    string `json:"go"`
+		} `json:"machine"`
+		Results []struct {
+			Name   string  `json:"name"`
+			Unit   string  `json:"unit"`
+			Median float64 `json:"median"`
+			Min    float64 `json:"min"`
+			Max    float64 `json:"max"`
+			Tries  int     `json:"tries"`
+		} `json:"results"`
+	}
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &report))
+	if report.Machine.CPU == "" || report.Machine.Cores < 1 || report.Machine.Go == "" {
+		ts.Fatalf("machine not described: %+v", report.Machine)
+	}
+	seen := map[string]bool{}
+	for _, r := range report.Results {
+		if !(r.Median > 0) || r.Min > r.Median || r.Median > r.Max || r.Tries < 1 || r.Unit == "" {
+			ts.Fatalf("row %s: %+v", r.Name, r)
+		}
+		seen[r.Name] = true
+	}
+	for _, name := range bench.Names() {
+		if !seen[name] {
+			ts.Fatalf("no row %s in the report", name)
+		}
+	}
 }
 
 func TestSieve(t *testing.T) {

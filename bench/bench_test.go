@@ -1,0 +1,179 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestSummarize(t *testing.T) {
+	tests := []struct {
+		in          []float64
+		med, lo, hi float64
+	}{
+		{[]float64{3, 1, 2}, 2, 1, 3},
+		{[]float64{4, 1, 3, 2}, 2.5, 1, 4},
+		{[]float64{7}, 7, 7, 7},
+	}
+	for _, tt := range tests {
+		in := slices.Clone(tt.in)
+		med, lo, hi := summarize(tt.in)
+		if med != tt.med || lo != tt.lo || hi != tt.hi {
+			t.Errorf("summarize(%v) = %v, %v, %v; want %v, %v, %v", in, med, lo, hi, tt.med, tt.lo, tt.hi)
+		}
+		if !slices.Equal(in, tt.in) {
+			t.Errorf("summarize reordered its input")
+		}
+	}
+	if med, _, _ := summarize(nil); !math.IsNaN(med) {
+		t.Errorf("summarize(nil) = %v, want NaN", med)
+	}
+}
+
+func TestParseCPUs(t *testing.T) {
+	good := map[string][]int{"0": {0}, "0,1": {0, 1}, "1-3": {1, 2, 3}, "0, 2-3": {0, 2, 3}}
+	for in, want := range good {
+		got, err := ParseCPUs(in)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("ParseCPUs(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "x", "-1", "3-1", "1,"} {
+		if _, err := ParseCPUs(in); err == nil {
+			t.Errorf("ParseCPUs(%q) accepted a bad list", in)
+		}
+	}
+}
+
+func TestParseSwitches(t *testing.T) {
+	status := "Name:\tx\nvoluntary_ctxt_switches:\t42\nnonvoluntary_ctxt_switches:\t7\n"
+	if v, err := parseSwitches(status, "voluntary_ctxt_switches"); v != 42 || err != nil {
+		t.Fatalf("got %d, %v", v, err)
+	}
+	if v, err := parseSwitches(status, "nonvoluntary_ctxt_switches"); v != 7 || err != nil {
+		t.Fatalf("got %d, %v", v, err)
+	}
+	if _, err := parseSwitches("Name: x\n", "voluntary_ctxt_switches"); err == nil {
+		t.Fatal("a missing counter must be an error")
+	}
+}
+
+func TestSwitchNote(t *testing.T) {
+	if n := switchNote(switches{120, 80}, 100); !strings.HasPrefix(n, "2.00 context switches per round trip (1.20 voluntary, 0.80 involuntary)") || strings.Contains(n, "not about 2") {
+		t.Errorf("two per round trip: %q", n)
+	}
+	if n := switchNote(switches{10, 0}, 100); !strings.Contains(n, "not about 2") {
+		t.Errorf("0.1 per round trip must be flagged: %q", n)
+	}
+}
+
+// The method on a fake probe: the warm-up try is dropped, and the median,
+// min and max are those of the timed tries.
+func TestMeasureDropsWarmUp(t *testing.T) {
+	vals := []float64{1000, 5, 3, 4}
+	i := 0
+	p := probe{name: "fake/switch", layer: "coroutine", unit: "ns", setup: func(n int) (func() (float64, error), func() string, error) {
+		return func() (float64, error) { v := vals[i]; i++; return v, nil }, func() string { return "note" }, nil
+	}}
+	row, err := measure(p, 1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Median != 4 || row.Min != 3 || row.Max != 5 || row.Tries != 3 || row.Note != "note" {
+		t.Fatalf("row = %+v", row)
+	}
+}
+
+func quickRun(t *testing.T, only string) Report {
+	t.Helper()
+	r, err := Run(Options{Quick: true, Tries: 3, Only: regexp.MustCompile(only)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRunRows(t *testing.T) {
+	r := quickRun(t, "^(coro|iterpull|goroutine|thread|futex)/")
+	names := map[string]Row{}
+	for _, row := range r.Results {
+		names[row.Name] = row
+		if !(row.Median > 0) || row.Min > row.Median || row.Median > row.Max {
+			t.Errorf("%s: median %v, min %v, max %v", row.Name, row.Median, row.Min, row.Max)
+		}
+	}
+	for _, want := range []string{"coro/switch", "iterpull/switch", "goroutine/switch", "thread/switch", "futex/overhead", "coro/create", "goroutine/create", "thread/create", "coro/memory", "goroutine/memory", "thread/memory"} {
+		if _, ok := names[want]; !ok {
+			t.Errorf("no %s row", want)
+		}
+	}
+	if n := names["thread/switch"].Note; !strings.Contains(n, "context switches per round trip") {
+		t.Errorf("thread/switch note = %q", n)
+	}
+	if r.Machine.Cores < 1 || r.Machine.Go == "" || r.Machine.Kernel == "" {
+		t.Errorf("machine = %+v", r.Machine)
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	r := Report{
+		Machine: Machine{CPU: "Test CPU", Cores: 2, Go: "go1.26", Kernel: "6.1"},
+		Results: []Row{
+			{Name: "coro/switch", Layer: "coroutine", Unit: "ns", Median: 50, Min: 45, Max: 60, Tries: 11},
+			{Name: "thread/switch", Layer: "thread", Unit: "ns", Median: 2500, Min: 2000, Max: 3000, Tries: 11, Note: "2.00 context switches per round trip"},
+			{Name: "coro/memory", Layer: "coroutine", Unit: "B", Median: 4500, Min: 4400, Max: 4600, Tries: 11},
+		},
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Machine map[string]any   `json:"machine"`
+		Results []map[string]any `json:"results"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Machine["cpu"] != "Test CPU" || len(back.Results) != 3 {
+		t.Fatalf("JSON = %s", js.String())
+	}
+	for _, key := range []string{"name", "unit", "median", "min", "max", "tries"} {
+		if _, ok := back.Results[0][key]; !ok {
+			t.Errorf("JSON result has no %q", key)
+		}
+	}
+
+	var table bytes.Buffer
+	if err := WriteTable(&table, r); err != nil {
+		t.Fatal(err)
+	}
+	out := table.String()
+	for _, want := range []string{"Test CPU", "coro/switch", "50.0×", "2.00 context switches"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table has no %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "coro/switch") > strings.Index(out, "thread/switch") {
+		t.Errorf("rows are not grouped by layer, top down:\n%s", out)
+	}
+
+	var svg bytes.Buffer
+	if err := WriteSVG(&svg, r); err != nil {
+		t.Fatal(err)
+	}
+	s := svg.String()
+	if !strings.HasPrefix(s, "<svg") || !strings.Contains(s, "thread/switch") || strings.Contains(s, "coro/memory") {
+		t.Errorf("SVG must draw the switch rows and not the memory rows:\n%s", s)
+	}
+}

@@ -1,0 +1,30 @@
+// Package bench measures what weave's claims rest on: the cost of a switch,
+// of a creation and of the memory of a coroutine, a goroutine, an OS thread
+// and an OS process, on the machine it runs on. It is what `weave bench`
+// prints.
+//
+// # Method
+//
+// Each row is measured by one warm-up try and then Options.Tries timed tries
+// (11 by default); a row reports their median, min and max. A try times a
+// count of operations and divides: a switch row times round trips and
+// reports half of one, since a round trip is two switches.
+//
+// The thread rows use two goroutines locked to their own OS threads that wait
+// and wake each other with the futex system call directly, so that the kernel
+// does the switching, not Go's scheduler. Each endpoint reads its own
+// voluntary context switch counter in /proc before and after, and the row's
+// note says how many real switches a round trip took; a ping-pong whose ends
+// really sleep takes two. futex/overhead is the cost of one endpoint's futex
+// calls without any switch, measured inside one thread, for readers to
+// subtract, as lmbench does with its pipe overhead.
+//
+// Memory rows count what a live parked unit adds: Go's stack and heap in use
+// for coroutines and goroutines, the process's resident memory for threads.
+// A thread's kernel stack is not resident memory of the process, so it is not
+// in the thread row.
+//
+// Pinning (Options.Pin) restricts every thread of the process to the given
+// CPUs; with one CPU, both ends of a switch share it, which is how switch
+// costs are usually quoted.
+package bench

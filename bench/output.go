@@ -1,0 +1,114 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+)
+
+// layers is the order of the table's groups: the seed's picture, top down.
+var layers = []string{"coroutine", "scheduler", "goroutine", "thread", "process"}
+
+// WriteTable writes r for people: a header describing the machine, then one
+// group of rows per layer, each with its median, min, max, unit and ratio to
+// the coroutine row of the same kind.
+func WriteTable(w io.Writer, r Report) error {
+	m := r.Machine
+	pinned := "no"
+	if len(m.Pinned) > 0 {
+		pinned = fmt.Sprint(m.Pinned)
+	}
+	fmt.Fprintf(w, "machine: %s, %d cores, %s, Linux %s, pinned: %s\n\n", m.CPU, m.Cores, m.Go, m.Kernel, pinned)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "row\tmedian\tmin\tmax\tunit\tvs coro\t")
+	for _, layer := range layers {
+		for _, row := range r.Results {
+			if row.Layer != layer {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t", row.Name, num(row.Median), num(row.Min), num(row.Max), row.Unit, ratio(r, row))
+			if row.Note != "" {
+				fmt.Fprintf(tw, " %s", row.Note)
+			}
+			fmt.Fprintln(tw)
+		}
+	}
+	return tw.Flush()
+}
+
+// ratio compares row with the coroutine row of the same kind (switch,
+// create, memory).
+func ratio(r Report, row Row) string {
+	_, kind, _ := strings.Cut(row.Name, "/")
+	for _, base := range r.Results {
+		if base.Name == "coro/"+kind && base.Median > 0 {
+			return fmt.Sprintf("%.1f×", row.Median/base.Median)
+		}
+	}
+	return ""
+}
+
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// WriteJSON writes r as one JSON object.
+func WriteJSON(w io.Writer, r Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteSVG draws the switch and create rows as horizontal bars on a
+// logarithmic scale, labelled, so that the picture reads on its own.
+func WriteSVG(w io.Writer, r Report) error {
+	var rows []Row
+	for _, row := range r.Results {
+		if row.Unit == "ns" && row.Median > 0 && (strings.HasSuffix(row.Name, "/switch") || strings.HasSuffix(row.Name, "/create")) {
+			rows = append(rows, row)
+		}
+	}
+	const (
+		left, barH, gap, width, top = 170, 18, 8, 760, 50
+	)
+	lo, hi := 1.0, 10.0
+	for _, row := range rows {
+		for hi < row.Median {
+			hi *= 10
+		}
+	}
+	x := func(v float64) float64 {
+		return left + (math.Log10(max(v, lo))-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))*(width-left-20)
+	}
+	height := top + len(rows)*(barH+gap) + 40
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="10" y="20" font-size="15" font-weight="bold">What a switch and a creation cost (ns, log scale)</text>`+"\n")
+	fmt.Fprintf(&b, `<text x="10" y="38" fill="#555">%s</text>`+"\n", html.EscapeString(fmt.Sprintf("%s, %d cores, %s, Linux %s", r.Machine.CPU, r.Machine.Cores, r.Machine.Go, r.Machine.Kernel)))
+	colors := map[string]string{"coroutine": "#2a9d8f", "scheduler": "#8ab17d", "goroutine": "#e9c46a", "thread": "#f4a261", "process": "#e76f51"}
+	for i, row := range rows {
+		y := top + i*(barH+gap)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+barH-5, html.EscapeString(row.Name))
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y, x(row.Median)-left, barH, colors[row.Layer])
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s ns</text>`+"\n", x(row.Median)+4, y+barH-5, num(row.Median))
+	}
+	axisY := top + len(rows)*(barH+gap) + 10
+	for v := lo; v <= hi; v *= 10 {
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#bbb"/>`+"\n", x(v), top-4, x(v), axisY)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", x(v), axisY+14, num(v))
+	}
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
