@@ -3,6 +3,7 @@ package coro
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"runtime"
 
 	"github.com/weavert/weave/internal/engine"
@@ -40,9 +41,10 @@ func (s Status) String() string {
 	return fmt.Sprintf("Status(%d)", int(s))
 }
 
-// ErrYieldInClose is what Close returns when the coroutine, while Close was
-// unwinding it, recovered the unwinding and yielded again. The yield is not
-// honoured (nobody would resume it): it panics to continue the unwinding.
+// ErrYieldInClose is what Close returns when the coroutine yielded while
+// Close was unwinding it: from a deferred call, or after recovering the
+// unwinding. The yield is not honoured (nobody would resume it): it panics
+// again to continue the unwinding.
 var ErrYieldInClose = errors.New("coro: coroutine yielded while being closed")
 
 // PanicError is a panic raised inside a coroutine, as it reaches the resumer
@@ -74,9 +76,19 @@ func (e *PanicError) Unwrap() error {
 // A *Coroutine is the handle users hold. The coroutine's goroutine refers only
 // to the state behind it, never to the handle, so that when the handle becomes
 // unreachable while the coroutine is suspended, a cleanup can close it.
+//
+// A Coroutine must not be copied: the cleanup belongs to the original handle,
+// and would close the coroutine under a copy's feet (go vet reports copies).
 type Coroutine[In, Out any] struct {
+	_ noCopy
 	s *state[In, Out]
 }
+
+// noCopy makes go vet's copylocks check report copies of a Coroutine.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
 
 // core is the engine as the generic code below calls it. The compiler does not
 // inline calls to another package's functions into generic code instantiated
@@ -95,8 +107,10 @@ type state[In, Out any] struct {
 	in    In
 	out   Out
 	err   error // once dead: what it died with, as Close reports it
-	pull  bool  // made by Pull: the final Resume reports (zero, false)
 	armed bool  // the cleanup that closes an abandoned coroutine is set
+	// seq, set by Pull, is run instead of f; its end is not a result, so the
+	// final Resume reports (zero, false).
+	seq iter.Seq[Out]
 }
 
 // New returns a coroutine that will run f. Nothing runs until the first
@@ -112,6 +126,10 @@ func New[In, Out any](f func(in In, yield func(Out) In) Out) *Coroutine[In, Out]
 
 // Run is the body of the coroutine, called by the engine on its goroutine.
 func (s *state[In, Out]) Run() {
+	if s.seq != nil {
+		s.runSeq()
+		return
+	}
 	var zero In
 	in := s.in
 	s.in = zero
@@ -128,13 +146,30 @@ func (s *state[In, Out]) Run() {
 	})
 }
 
+// runSeq is the body of a coroutine made by Pull. Its yield cannot escape, so
+// a yield that reports false means Close: the loop returns, and the iterator
+// sees its yield return false, exactly as iter.Pull's stop makes it do.
+func (s *state[In, Out]) runSeq() {
+	for v := range s.seq {
+		s.out = v
+		if !s.e.yield() {
+			return
+		}
+	}
+}
+
 // closeAbandoned closes a coroutine whose handle became unreachable. It runs
 // on the runtime's cleanup goroutine, so the closing gets a goroutine of its
 // own: the coroutine's defers may block, or call runtime.Goexit, and neither
 // may stall or end the goroutine that runs every cleanup in the program.
 func closeAbandoned[In, Out any](s *state[In, Out]) {
 	if s.e.status() == engine.Suspended {
-		go s.close()
+		go func() {
+			// The only panic Close raises is for a running coroutine, which
+			// a copied handle could be resuming: then it is not abandoned.
+			defer func() { recover() }()
+			s.close()
+		}()
 	}
 }
 
@@ -184,27 +219,29 @@ func (s *state[In, Out]) arm(c *Coroutine[In, Out]) {
 // ended is Resume's return after the coroutine ended during it.
 func (s *state[In, Out]) ended() (out Out, ok bool) {
 	s.died()
+	out, s.out = s.out, out
 	if p, isPanic := s.err.(*PanicError); isPanic {
 		panic(p)
 	}
-	out, s.out = s.out, out
-	return out, !s.pull
+	return out, s.seq == nil
 }
 
-// died records, once, how a coroutine that has just ended ended.
+// died records, once, how a coroutine that has just ended ended, and only
+// then lets it read Dead: a Close that sees Dead may read s.err.
 func (s *state[In, Out]) died() {
 	if panicked, v, stack := s.e.Panic(); panicked {
 		s.err = &PanicError{Value: v, Stack: stack}
 	} else if s.e.YieldedWhileClosing() {
 		s.err = ErrYieldInClose
 	}
+	s.e.End()
 }
 
 // Status reports c's state. From inside c it reads Running. See Normal for
 // the one difference from Lua.
 func (c *Coroutine[In, Out]) Status() Status {
 	switch c.s.e.status() {
-	case engine.Suspended, engine.Created:
+	case engine.Created, engine.Suspended:
 		return Suspended
 	case engine.Running:
 		return Running

@@ -56,16 +56,23 @@
 //
 // The yield function belongs to its coroutine: calling it from anywhere but
 // the coroutine's own body, while it runs, is a misuse. After the coroutine
-// has ended it panics; while the coroutine is suspended or running on another
-// goroutine it is not detected (the calling goroutine is unknown to Go code).
+// has ended it panics with a message saying so; while the coroutine is
+// suspended, iter.Pull underneath panics ("yield called again before next")
+// and the coroutine stays usable; while the coroutine runs on another
+// goroutine it cannot be detected, since Go code cannot know which goroutine
+// calls it.
 //
-// A coroutine created on a goroutine locked to its OS thread
-// (runtime.LockOSThread) may only be resumed and closed from that goroutine
-// while it stays locked: the runtime ends the program with "coro: OS thread
-// locking must match locking at coroutine creation" otherwise. coro cannot
-// detect this before the runtime does, because Go code cannot ask whether its
-// goroutine is locked. Such a coroutine must be closed explicitly, not
-// abandoned: the cleanup below would close it from another thread.
+// A Coroutine must not be copied (go vet reports copies): the cleanup that
+// closes an abandoned coroutine belongs to the original handle.
+//
+// The goroutine of a coroutine is created by its first Resume. If that first
+// Resume runs on a goroutine locked to its OS thread (runtime.LockOSThread),
+// every later Resume and Close must run on that goroutine while it stays
+// locked: the runtime ends the program with "coro: OS thread locking must
+// match locking at coroutine creation" otherwise. coro cannot detect this
+// before the runtime does, because Go code cannot ask whether its goroutine is
+// locked. Such a coroutine must be closed explicitly, not abandoned: the
+// cleanup below would close it from another thread.
 //
 // # Errors, panics and Goexit
 //
@@ -81,11 +88,17 @@
 // Close ends a coroutine. A suspended coroutine is unwound: its pending yield
 // panics with a private value that is recovered at the top, so its deferred
 // calls run. Close returns nil, or the *PanicError of a deferred call that
-// panicked. A coroutine that recovers the unwinding and yields again is not
-// suspended again (nobody would resume it): the yield keeps unwinding, and
-// Close returns ErrYieldInClose, much as Lua's coroutine.close returns an
-// error. Close on a dead coroutine returns what it died with; on a running one
-// it panics.
+// panicked. A coroutine that yields while being unwound (from a deferred
+// call, or after recovering the unwinding) is not suspended again (nobody
+// would resume it): the yield keeps unwinding, and Close returns
+// ErrYieldInClose, much as Lua's coroutine.close returns an error. Close on a
+// dead coroutine returns what it died with; on a running one it panics.
+//
+// One case loses a panic: a deferred call that yields while its coroutine is
+// panicking suspends the coroutine mid-panic, and a later Close replaces that
+// panic with the unwinding, which is then recovered as a clean close. Go code
+// cannot tell that a panic is in flight, so coro cannot tell this apart; do
+// not yield from deferred calls that may run during a panic.
 //
 // A suspended coroutine whose *Coroutine becomes unreachable is closed for
 // its owner, on a goroutine of its own, by a cleanup (runtime.AddCleanup):

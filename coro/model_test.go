@@ -86,6 +86,7 @@ func describe(x any) string {
 		if errors.Is(x, coro.ErrYieldInClose) {
 			return "yield-in-close"
 		}
+		// Each machine's own unwinding value, seen by a body's recover.
 		if strings.Contains(x.Error(), "being closed") {
 			return "unwinding"
 		}

@@ -6,17 +6,14 @@ import "iter"
 // like the next function of iter.Pull: once seq is exhausted, Resume returns
 // the zero value and false, and the coroutine is dead.
 //
-// Unlike iter.Pull, the result cannot leak a goroutine: a coroutine that is
-// dropped before seq ends is closed when it becomes unreachable, and Close
-// reports a panic raised while seq unwinds instead of propagating it.
+// Close stops seq as iter.Pull's stop does: the yield seq is waiting in
+// returns false, and seq returns. Unlike iter.Pull, the result cannot leak a
+// goroutine: a coroutine that is dropped before seq ends is closed when it
+// becomes unreachable. And Close reports a panic raised while seq stops,
+// where iter.Pull's stop would propagate it.
 func Pull[V any](seq iter.Seq[V]) *Coroutine[struct{}, V] {
-	c := New(func(_ struct{}, yield func(V) struct{}) (zero V) {
-		for v := range seq {
-			yield(v)
-		}
-		return zero
-	})
-	c.s.pull = true
+	c := New[struct{}, V](nil)
+	c.s.seq = seq
 	return c
 }
 

@@ -2,6 +2,7 @@ package coro_test
 
 import (
 	"errors"
+	"iter"
 	"maps"
 	"slices"
 	"testing"
@@ -35,6 +36,29 @@ func TestPullStopReportsPanic(t *testing.T) {
 	c.Resume(struct{}{})
 	if err := c.Close(); !errors.Is(err, errBoom) {
 		t.Fatalf("Close = %v, want the panic of the stopping sequence", err)
+	}
+}
+
+// Closing a Pull is iter.Pull's stop: an iterator that swallows panics in its
+// loop body, or cleans up after its loop, behaves the same under both.
+func TestPullCloseIsStop(t *testing.T) {
+	var log []string
+	seq := func(yield func(int) bool) {
+		defer func() { recover() }()
+		for i := 0; yield(i); i++ {
+		}
+		log = append(log, "after loop")
+	}
+	c := coro.Pull(seq)
+	c.Resume(struct{}{})
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	next, stop := iter.Pull(seq)
+	next()
+	stop()
+	if want := []string{"after loop", "after loop"}; !slices.Equal(log, want) {
+		t.Fatalf("log = %q, want %q", log, want)
 	}
 }
 

@@ -36,8 +36,9 @@ func init() {
 	}
 }
 
-// errUsage marks an error that was caused by the command line: it is reported
-// with the usage, and the exit status is 2.
+// errUsage marks an error that was caused by the command line: the exit
+// status is 2, and the message says what is wrong (a flag error also prints
+// the command's flags).
 var errUsage = errors.New("usage")
 
 func main() {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -77,6 +78,33 @@ func benchRows(ts *testscript.TestScript, neg bool, args []string) {
 	for _, name := range bench.Names() {
 		if !seen[name] {
 			ts.Fatalf("no row %s in the report", name)
+		}
+	}
+}
+
+// Exit statuses: 0 for success and help, 2 for a bad command line, 1 for a
+// failure of the work itself.
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{nil, 2},
+		{[]string{"help"}, 0},
+		{[]string{"nosuch"}, 2},
+		{[]string{"demo", "-n", "3"}, 0},
+		{[]string{"demo", "-h"}, 0},
+		{[]string{"demo", "-n", "0"}, 2},
+		{[]string{"demo", "-x"}, 2},
+		{[]string{"demo", "extra"}, 2},
+		{[]string{"bench", "--tries", "0"}, 2},
+		{[]string{"bench", "--only", "("}, 2},
+		{[]string{"bench", "--quick", "--tries", "1", "--only", "^coro/switch$", "--pin", "99"}, 1},
+	}
+	for _, tt := range tests {
+		var out, errOut strings.Builder
+		if got := weave(tt.args, &out, &errOut); got != tt.want {
+			t.Errorf("weave %q = %d, want %d\nstderr: %s", tt.args, got, tt.want, errOut.String())
 		}
 	}
 }

@@ -14,6 +14,13 @@
 // one iter.Pull per coroutine: the status word that detects misuse, the
 // recovery that turns a panic into a value with its stack, and the unwinding
 // that makes Close run the coroutine's defers.
+//
+// The protocol, for a resumer: Begin claims the coroutine (false: it is dead);
+// write the values it will read; Switch runs it until it yields (true) or
+// ends (false). After an end, record what Panic and YieldedWhileClosing say,
+// then call End, which makes the coroutine Dead: until then it reads Running,
+// so that nobody observes a dead coroutine whose outcome is not yet recorded.
+// Close works the same way: when it reports true, record, then End.
 package engine
 
 import (
@@ -26,18 +33,18 @@ import (
 type Status uint32
 
 const (
-	Suspended Status = iota // waiting in Yield
-	Running                 // between a Begin and the end of its Switch
+	Created   Status = iota // not started: no goroutine yet (the zero value)
+	Suspended               // waiting in Yield
+	Running                 // claimed by Begin or Close, until Switch yields or End
 	Dead                    // returned, panicked, exited by runtime.Goexit, or closed
-	Created                 // not started: no goroutine yet
 )
 
-// Coro is a coroutine. The zero value is not usable; call Init.
+// Coro is a coroutine. Call Init before its first use.
 //
-// Ownership: one goroutine at a time resumes a Coro (Begin, Switch) or closes
-// it. Handing it to another goroutine between resumes is fine: the status word
-// is atomic and each switch synchronizes. Two goroutines that try to resume it
-// at once are caught by Begin's compare-and-swap.
+// Ownership: one goroutine at a time resumes a Coro (Begin, Switch, End) or
+// closes it. Handing it to another goroutine between resumes is fine: the
+// status word is atomic and each switch synchronizes. Two goroutines that try
+// to resume it at once are caught by Begin's compare-and-swap.
 type Coro struct {
 	status atomic.Uint32
 
@@ -56,16 +63,20 @@ type Coro struct {
 	panicked  bool   // the body ended by a panic (other than Close's unwinding)
 	panicVal  any    // the value it panicked with
 	stack     []byte // its stack at the panic
+
+	// token is this coroutine's own unwinding panic value. Its own, not one
+	// shared by all, so that a coroutine which recovers another's unwinding
+	// (an escaped yield called inside it) does not take it for its own.
+	token closing
 }
 
-// closing is the private panic value that unwinds a coroutine being closed.
-// It is an error only so that a body which recovers it and logs it prints
-// something meaningful.
-type closing struct{}
+// closing is the type of the private panic value that unwinds a coroutine
+// being closed. It is an error only so that a body which recovers it and logs
+// it prints something meaningful. It is not empty so that each coroutine's
+// token has an address of its own.
+type closing struct{ _ byte }
 
 func (*closing) Error() string { return "coroutine is being closed" }
-
-var errClosing error = &closing{}
 
 // Body is what a coroutine runs. It is an interface rather than a func so
 // that a caller's state can be its own body, with no closure to allocate.
@@ -74,10 +85,7 @@ type Body interface{ Run() }
 // Init prepares c to run body on its first resume. Nothing runs yet, and no
 // goroutine exists until then: a coroutine that is never resumed costs only
 // its memory, and dropping it leaks nothing.
-func (c *Coro) Init(body Body) {
-	c.body = body
-	c.status.Store(uint32(Created))
-}
+func (c *Coro) Init(body Body) { c.body = body }
 
 // run is the sequence handed to iter.Pull: it is the coroutine's goroutine.
 func (c *Coro) run(yield func(struct{}) bool) {
@@ -90,19 +98,21 @@ func (c *Coro) run(yield func(struct{}) bool) {
 // finish records how the body ended. It is deferred directly so that its
 // recover sees the body's panic.
 func (c *Coro) finish() {
-	if !c.returned {
-		switch r := recover(); r {
-		case nil:
-			// Unwinding with nothing to recover: runtime.Goexit. iter.Pull
-			// forwards it to the resumer once we are gone.
-		case errClosing:
-			// Close's own unwinding reached the top: a clean close.
-		default:
-			c.panicked, c.panicVal, c.stack = true, r, debug.Stack()
-		}
-	}
 	c.done = true
-	c.status.Store(uint32(Dead))
+	if c.returned {
+		return
+	}
+	switch r := recover(); r {
+	case nil:
+		// Unwinding with nothing to recover: runtime.Goexit. iter.Pull
+		// forwards it to the resumer, which will never call End: the
+		// coroutine ends itself.
+		c.status.Store(uint32(Dead))
+	case any(&c.token):
+		// Close's own unwinding reached the top: a clean close.
+	default:
+		c.panicked, c.panicVal, c.stack = true, r, debug.Stack()
+	}
 }
 
 // Status reports c's state. It may be called from any goroutine.
@@ -130,9 +140,8 @@ func (c *Coro) beginFailed(msg string) bool {
 	case Dead:
 		return false
 	case Created:
-		// The first resume creates the goroutine. Only the owner may
-		// resume, so no one else moves the status meanwhile; the swap
-		// still catches two goroutines that both try to start c.
+		// The first resume creates the goroutine. The swap catches two
+		// goroutines that both try to start c.
 		if c.status.CompareAndSwap(uint32(Created), uint32(Running)) {
 			c.next, c.stop = iter.Pull(c.run)
 			return true
@@ -142,9 +151,9 @@ func (c *Coro) beginFailed(msg string) bool {
 }
 
 // Switch runs c until it yields or ends, after a successful Begin. It returns
-// true if c yielded and false if it ended; then Panic tells whether it
-// panicked. If c exits by runtime.Goexit, Switch exits the calling goroutine
-// too, as iter.Pull does.
+// true if c yielded, and false if it ended: then the caller records the
+// outcome (Panic, YieldedWhileClosing) and calls End. If c exits by
+// runtime.Goexit, Switch exits the calling goroutine too, as iter.Pull does.
 func (c *Coro) Switch() (yielded bool) {
 	c.next()
 	if c.done {
@@ -153,6 +162,9 @@ func (c *Coro) Switch() (yielded bool) {
 	c.status.Store(uint32(Suspended))
 	return true
 }
+
+// End makes c dead, after its outcome has been recorded.
+func (c *Coro) End() { c.status.Store(uint32(Dead)) }
 
 // Yield suspends the running coroutine until its next Switch, and reports
 // true when it is resumed. It must be called from c's own body while c is
@@ -164,12 +176,14 @@ func (c *Coro) Switch() (yielded bool) {
 func (c *Coro) Yield() bool { return c.yield(struct{}{}) }
 
 // Unwind follows a Yield that reported false; it does not return. If c is
-// being closed, it panics with a private value that Close recovers at the top
-// of the body, so that the body's deferred calls run. Otherwise the yield came
-// from outside the running coroutine (its yield function escaped), and
+// being closed, it panics with c's private token, which Close recovers at the
+// top of the body, so that the body's deferred calls run. Otherwise the yield
+// came from outside the running coroutine (its yield function escaped), and
 // Unwind panics with a message that says so.
+//
+//go:noinline
 func (c *Coro) Unwind() {
-	if !c.closing {
+	if !c.closing || c.done {
 		panic(msgYieldOutside)
 	}
 	// Close is unwinding us. A yield during that unwinding (from a defer, or
@@ -179,29 +193,36 @@ func (c *Coro) Unwind() {
 		c.yieldBad = true
 	}
 	c.unwinding = true
-	panic(errClosing)
+	panic(&c.token)
 }
 
-// Close ends c. A suspended coroutine is unwound: its pending Yield panics
-// with a private value, its deferred calls run, and the panic is recovered at
-// the top. A coroutine that never started never runs. Close on a dead
-// coroutine does nothing and returns false. Close panics if c is running. If a
-// deferred call exits by runtime.Goexit, Close exits the calling goroutine
-// too.
+// Close ends c. A suspended coroutine is unwound: its pending Yield reports
+// false, the body's Unwind panics, its deferred calls run, and the panic is
+// recovered at the top. A coroutine that never started never runs. Close
+// reports false, and does nothing, if c is already dead; it panics if c is
+// running. If a deferred call exits by runtime.Goexit, Close exits the calling
+// goroutine too.
 //
-// Afterwards Panic reports a panic raised by a deferred call during the
-// unwinding, and YieldedWhileClosing whether the body yielded again.
+// When Close reports true the caller records the outcome (Panic: a deferred
+// call panicked; YieldedWhileClosing: the body yielded again) and calls End.
 func (c *Coro) Close() (closed bool) {
-	if c.status.CompareAndSwap(uint32(Created), uint32(Dead)) {
+	if c.status.CompareAndSwap(uint32(Created), uint32(Running)) {
 		return true // never started: there is nothing to unwind
 	}
-	if !c.status.CompareAndSwap(uint32(Suspended), uint32(Running)) && !c.beginFailed(msgCloseRunning) {
+	if !c.status.CompareAndSwap(uint32(Suspended), uint32(Running)) && !c.closeFailed() {
 		return false
 	}
 	c.closing = true
 	c.stop()
-	c.status.Store(uint32(Dead)) // the body's end did it, unless Close started it
 	return true
+}
+
+//go:noinline
+func (c *Coro) closeFailed() bool {
+	if Status(c.status.Load()) == Dead {
+		return false
+	}
+	panic(msgCloseRunning)
 }
 
 // Panic reports whether a dead c ended by a panic, with the value and the

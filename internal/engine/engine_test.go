@@ -44,6 +44,10 @@ func TestSharedFields(t *testing.T) {
 	if !c.Close() {
 		t.Fatal("Close of a suspended coroutine did nothing")
 	}
+	if c.Status() != engine.Running {
+		t.Fatalf("status before End = %v; want running until the outcome is recorded", c.Status())
+	}
+	c.End()
 	if c.Status() != engine.Dead || c.Begin() || c.Close() {
 		t.Fatal("a closed coroutine must be dead, and stay so")
 	}
@@ -56,10 +60,14 @@ func TestPanicKeepsValueAndStack(t *testing.T) {
 	if c.Switch() {
 		t.Fatal("a panicking body yielded")
 	}
+	if c.Status() != engine.Running {
+		t.Fatalf("status before End = %v; want running until the outcome is recorded", c.Status())
+	}
 	panicked, v, stack := c.Panic()
 	if !panicked || v != "boom" {
 		t.Fatalf("Panic() = %v, %v", panicked, v)
 	}
+	c.End()
 	if !containsFunc(stack, "panicHere") {
 		t.Fatalf("stack does not show the panic site:\n%s", stack)
 	}
@@ -74,4 +82,21 @@ func (f body) Run() { f() }
 
 func containsFunc(stack []byte, name string) bool {
 	return strings.Contains(string(stack), "engine_test."+name)
+}
+
+// The zero Coro is Created: Close makes it dead without ever running it.
+func TestZeroValueIsCreated(t *testing.T) {
+	var c engine.Coro
+	if c.Status() != engine.Created {
+		t.Fatalf("zero status = %v", c.Status())
+	}
+	ran := false
+	c.Init(body(func() { ran = true }))
+	if !c.Close() {
+		t.Fatal("Close of a created coroutine did nothing")
+	}
+	c.End()
+	if ran || c.Status() != engine.Dead {
+		t.Fatalf("ran = %v, status %v", ran, c.Status())
+	}
 }
