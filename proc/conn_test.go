@@ -1,0 +1,356 @@
+package proc_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/weavert/weave/proc"
+)
+
+// socketpair returns two Conns joined by a Unix socketpair, as Start makes.
+func socketpair(t testing.TB, max int) (*proc.Conn, *proc.Conn) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := proc.NewConn(os.NewFile(uintptr(fds[0]), "a"), max)
+	b := proc.NewConn(os.NewFile(uintptr(fds[1]), "b"), max)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+// pipe returns two Conns over net.Pipe: a stream that is not a file.
+func pipe(t testing.TB, max int) (*proc.Conn, *proc.Conn) {
+	x, y := net.Pipe()
+	a, b := proc.NewConn(x, max), proc.NewConn(y, max)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+// Messages of every size up to the maximum arrive whole and in order, over a
+// socketpair and over a plain stream, with senders in parallel.
+func TestConnRoundTrip(t *testing.T) {
+	for name, mk := range map[string]func(testing.TB, int) (*proc.Conn, *proc.Conn){"socketpair": socketpair, "pipe": pipe} {
+		t.Run(name, func(t *testing.T) {
+			const max = 256 << 10
+			a, b := mk(t, max)
+			sizes := []int{0, 1, 3, 4, 5, 64, 4091, 4092, 4093, 4096, 65536, max}
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for _, n := range sizes {
+					if err := a.Send(bytes.Repeat([]byte{byte(n)}, n)); err != nil {
+						t.Errorf("Send(%d): %v", n, err)
+						return
+					}
+				}
+				a.Close()
+			})
+			for _, n := range sizes {
+				m, err := b.Recv()
+				if err != nil || !bytes.Equal(m, bytes.Repeat([]byte{byte(n)}, n)) {
+					t.Fatalf("Recv = %d bytes, %v; want %d bytes", len(m), err, n)
+				}
+			}
+			if _, err := b.Recv(); err != io.EOF {
+				t.Fatalf("Recv after the peer closed = %v, want io.EOF", err)
+			}
+			wg.Wait()
+		})
+	}
+}
+
+// Concurrent Sends never interleave their frames.
+func TestConnConcurrentSend(t *testing.T) {
+	a, b := socketpair(t, 0)
+	const senders, each = 4, 50
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Go(func() {
+			msg := bytes.Repeat([]byte{byte(s)}, 10000+s)
+			for range each {
+				if err := a.Send(msg); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for range senders * each {
+		m, err := b.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := len(m) - 10000
+		if s < 0 || s >= senders || !bytes.Equal(m, bytes.Repeat([]byte{byte(s)}, len(m))) {
+			t.Fatalf("frame of %d bytes is mixed", len(m))
+		}
+	}
+	wg.Wait()
+}
+
+// A message over the maximum is refused by Send, which leaves the connection
+// usable; a header over the maximum ends the connection at the receiver.
+func TestConnFrameTooLarge(t *testing.T) {
+	a, b := socketpair(t, 100)
+	if err := a.Send(make([]byte, 101)); !errors.Is(err, proc.ErrFrameTooLarge) {
+		t.Fatalf("Send(101 bytes) = %v, want ErrFrameTooLarge", err)
+	}
+	if err := a.Send(make([]byte, 100)); err != nil {
+		t.Fatalf("Send(100 bytes) after a refused one: %v", err)
+	}
+	if m, err := b.Recv(); err != nil || len(m) != 100 {
+		t.Fatalf("Recv = %d bytes, %v", len(m), err)
+	}
+
+	raw, c := rawPeer(t, 100)
+	raw.Write([]byte{0xff, 0xff, 0xff, 0xff})
+	_, err := c.Recv()
+	if !errors.Is(err, proc.ErrFrameTooLarge) {
+		t.Fatalf("Recv of a 4 GiB header = %v, want ErrFrameTooLarge", err)
+	}
+	if _, err2 := c.Recv(); err2 != err {
+		t.Fatalf("second Recv = %v, want the same error", err2)
+	}
+	if err := c.Send(nil); err != proc.ErrClosed {
+		t.Fatalf("Send after a malformed frame = %v, want ErrClosed", err)
+	}
+	if n, err := raw.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("peer of the malformed connection reads %d, %v; want EOF", n, err)
+	}
+}
+
+// rawPeer returns a Conn and the raw other end of its socketpair.
+func rawPeer(t *testing.T, max int) (*os.File, *proc.Conn) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := os.NewFile(uintptr(fds[0]), "raw")
+	c := proc.NewConn(os.NewFile(uintptr(fds[1]), "conn"), max)
+	t.Cleanup(func() { raw.Close(); c.Close() })
+	return raw, c
+}
+
+// A stream that ends inside a header or a payload is io.ErrUnexpectedEOF;
+// between frames it is io.EOF.
+func TestConnTruncated(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, io.EOF},
+		{"half header", []byte{0, 0}, io.ErrUnexpectedEOF},
+		{"half payload", []byte{0, 0, 0, 5, 'a', 'b'}, io.ErrUnexpectedEOF},
+		{"one frame", []byte{0, 0, 0, 1, 'a'}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := proc.NewConn(readOnly{bytes.NewReader(tc.in)}, 0)
+			_, err := c.Recv()
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = c.Recv()
+				tc.want = io.EOF
+			}
+			if !errors.Is(err, tc.want) || tc.want == io.EOF && err != io.EOF {
+				t.Fatalf("Recv = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+type readOnly struct{ io.Reader }
+
+func (readOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (readOnly) Close() error                { return nil }
+
+// Close wakes a Recv and a Send blocked in other goroutines; both return
+// ErrClosed. No handshake is needed: whether they block before or after
+// Close, the result is the same.
+func TestConnCloseUnblocks(t *testing.T) {
+	a, _ := socketpair(t, 0)
+	errs := make(chan error, 2)
+	go func() { _, err := a.Recv(); errs <- err }()
+	go func() {
+		big := make([]byte, 8<<20) // larger than the socket buffers: blocks
+		errs <- a.Send(big)
+	}()
+	a.Close()
+	for range 2 {
+		if err := <-errs; err != proc.ErrClosed {
+			t.Fatalf("blocked call returned %v, want ErrClosed", err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+}
+
+type point struct {
+	X, Y int
+	Tag  string
+}
+
+// The typed helpers round-trip values; a frame that does not decode is an
+// error that leaves the connection usable.
+func TestConnTyped(t *testing.T) {
+	a, b := socketpair(t, 0)
+	want := point{1, 2, "p"}
+	go func() {
+		proc.SendJSON(a, want)
+		a.Send([]byte("{not json"))
+		proc.SendJSON(a, want)
+		proc.SendGob(a, want)
+		a.Send([]byte("not gob"))
+		proc.SendGob(a, &want)
+	}()
+	if got, err := proc.RecvJSON[point](b); err != nil || got != want {
+		t.Fatalf("RecvJSON = %v, %v", got, err)
+	}
+	if _, err := proc.RecvJSON[point](b); err == nil {
+		t.Fatal("RecvJSON of bad JSON succeeded")
+	}
+	if got, err := proc.RecvJSON[point](b); err != nil || got != want {
+		t.Fatalf("RecvJSON after a bad frame = %v, %v", got, err)
+	}
+	if got, err := proc.RecvGob[point](b); err != nil || got != want {
+		t.Fatalf("RecvGob = %v, %v", got, err)
+	}
+	if _, err := proc.RecvGob[point](b); err == nil {
+		t.Fatal("RecvGob of bad gob succeeded")
+	}
+	if got, err := proc.RecvGob[*point](b); err != nil || *got != want {
+		t.Fatalf("RecvGob after a bad frame = %v, %v", got, err)
+	}
+}
+
+// FuzzRecv feeds arbitrary bytes to the frame reader. It must return frames no
+// larger than the maximum and end with a clean error — io.EOF,
+// io.ErrUnexpectedEOF or ErrFrameTooLarge — never panic, and never allocate
+// for a frame more than the maximum, whatever the header announces.
+func FuzzRecv(f *testing.F) {
+	const max = 1024
+	frame := func(n uint32, payload string) []byte {
+		return append(binary.BigEndian.AppendUint32(nil, n), payload...)
+	}
+	f.Add([]byte{})
+	f.Add(frame(0, ""))
+	f.Add(frame(3, "abc"))
+	f.Add(append(frame(1, "a"), frame(2, "bc")...))
+	f.Add(frame(max, "short"))
+	f.Add(frame(max+1, ""))
+	f.Add(frame(0xffffffff, "huge"))
+	f.Add([]byte{0, 0, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := proc.NewConn(readOnly{bytes.NewReader(data)}, max)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		before := ms.TotalAlloc
+		var got int
+		var err error
+		for {
+			var m []byte
+			m, err = c.Recv()
+			if err != nil {
+				break
+			}
+			if len(m) > max {
+				t.Fatalf("Recv returned %d bytes, maximum %d", len(m), max)
+			}
+			got += 4 + len(m)
+		}
+		runtime.ReadMemStats(&ms)
+		// Complete frames are at most the input; one incomplete frame at
+		// most the maximum; the rest is the read buffer and error text.
+		if alloc := ms.TotalAlloc - before; alloc > uint64(len(data)+max+16<<10) {
+			t.Fatalf("reading %d bytes allocated %d bytes", len(data), alloc)
+		}
+		switch {
+		case err == io.EOF:
+			if got != len(data) {
+				t.Fatalf("io.EOF after %d of %d bytes", got, len(data))
+			}
+		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, proc.ErrFrameTooLarge):
+		default:
+			t.Fatalf("Recv error %v is not one of the clean ones", err)
+		}
+	})
+}
+
+// refFrames is the reference frame parser: the trivially correct one.
+func refFrames(stream []byte) (frames [][]byte, rest []byte) {
+	for len(stream) >= 4 {
+		n := int(binary.BigEndian.Uint32(stream))
+		if len(stream)-4 < n {
+			break
+		}
+		frames = append(frames, stream[4:4+n])
+		stream = stream[4+n:]
+	}
+	return frames, stream
+}
+
+// FuzzRecvBufSocket sends a stream of frames over a real socketpair in chunks
+// of fuzzed sizes, and receives them with RecvBuf into a buffer of fuzzed
+// capacity, Recv and RecvBuf alternating: every path of the reader (one
+// readv for header and payload, bytes of the next frames arriving with a
+// payload, frames larger than the buffer, split headers) must give what the
+// reference parser gives.
+func FuzzRecvBufSocket(f *testing.F) {
+	f.Add([]byte{1, 200, 3, 0, 5}, uint16(5000), uint16(64), uint8(0))
+	f.Add([]byte{255, 255, 1, 2, 0, 0, 9}, uint16(70), uint16(1), uint8(1))
+	f.Add([]byte{40, 40, 40, 40}, uint16(4097), uint16(9000), uint8(2))
+	f.Fuzz(func(t *testing.T, sizes []byte, bufCap, chunk uint16, mode uint8) {
+		if len(sizes) > 64 {
+			sizes = sizes[:64]
+		}
+		var stream []byte
+		for i, s := range sizes {
+			n := int(s) * 97 // up to ~24 KiB per frame
+			stream = binary.BigEndian.AppendUint32(stream, uint32(n))
+			stream = append(stream, bytes.Repeat([]byte{byte(i)}, n)...)
+		}
+		want, _ := refFrames(stream)
+		raw, c := rawPeer(t, 1<<20)
+		go func() {
+			step := int(chunk)%20000 + 1
+			for b := stream; len(b) > 0; {
+				k := min(step, len(b))
+				if _, err := raw.Write(b[:k]); err != nil {
+					return
+				}
+				b = b[k:]
+			}
+			raw.Close()
+		}()
+		buf := make([]byte, 0, int(bufCap))
+		for i, w := range want {
+			var got []byte
+			var err error
+			if mode%2 == 0 || i%2 == 0 {
+				got, err = c.RecvBuf(buf)
+			} else {
+				got, err = c.Recv()
+			}
+			if err != nil || !bytes.Equal(got, w) {
+				t.Fatalf("frame %d: got %d bytes, %v; want %d bytes", i, len(got), err, len(w))
+			}
+		}
+		if _, err := c.RecvBuf(buf); err != io.EOF {
+			t.Fatalf("after the last frame: %v, want io.EOF", err)
+		}
+	})
+}
