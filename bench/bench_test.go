@@ -4,15 +4,22 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/weavert/weave/proc"
 )
 
 func TestMain(m *testing.M) {
+	proc.Main() // the process rows re-execute this test binary
+	// A race-enabled binary sleeps a second in os.Exit (GORACE
+	// atexit_sleep_ms); the children are this binary.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	goleak.VerifyTestMain(m)
 }
 
@@ -37,6 +44,22 @@ func TestSummarize(t *testing.T) {
 	}
 	if med, _, _ := summarize(nil); !math.IsNaN(med) {
 		t.Errorf("summarize(nil) = %v, want NaN", med)
+	}
+}
+
+func TestHuman(t *testing.T) {
+	tests := []struct {
+		v    float64
+		unit string
+		want string
+	}{
+		{48.7, "ns", "48.7 ns"}, {1.5, "ns", "1.50 ns"}, {2322, "ns", "2.32 µs"}, {1515528, "ns", "1.52 ms"},
+		{512, "B", "512 B"}, {4510, "B", "4.40 KiB"}, {3952640, "B", "3.77 MiB"},
+	}
+	for _, tt := range tests {
+		if got := human(tt.v, tt.unit); got != tt.want {
+			t.Errorf("human(%v, %q) = %q, want %q", tt.v, tt.unit, got, tt.want)
+		}
 	}
 }
 
@@ -104,7 +127,7 @@ func quickRun(t *testing.T, only string) Report {
 }
 
 func TestRunRows(t *testing.T) {
-	r := quickRun(t, "^(coro|iterpull|goroutine|thread|futex)/")
+	r := quickRun(t, ".")
 	names := map[string]Row{}
 	for _, row := range r.Results {
 		names[row.Name] = row
@@ -112,13 +135,16 @@ func TestRunRows(t *testing.T) {
 			t.Errorf("%s: median %v, min %v, max %v", row.Name, row.Median, row.Min, row.Max)
 		}
 	}
-	for _, want := range []string{"coro/switch", "iterpull/switch", "goroutine/switch", "thread/switch", "futex/overhead", "coro/create", "goroutine/create", "thread/create", "coro/memory", "goroutine/memory", "thread/memory"} {
+	for _, want := range []string{"coro/switch", "iterpull/switch", "goroutine/switch", "thread/switch", "futex/overhead", "coro/create", "goroutine/create", "thread/create", "coro/memory", "goroutine/memory", "thread/memory",
+		"process/switch", "process/create", "process/memory"} {
 		if _, ok := names[want]; !ok {
 			t.Errorf("no %s row", want)
 		}
 	}
-	if n := names["thread/switch"].Note; !strings.Contains(n, "context switches per round trip") {
-		t.Errorf("thread/switch note = %q", n)
+	for _, name := range []string{"thread/switch", "process/switch"} {
+		if n := names[name].Note; !strings.Contains(n, "context switches per round trip") {
+			t.Errorf("%s note = %q", name, n)
+		}
 	}
 	if r.Machine.Cores < 1 || r.Machine.Go == "" || r.Machine.Kernel == "" {
 		t.Errorf("machine = %+v", r.Machine)

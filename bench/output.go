@@ -24,13 +24,13 @@ func WriteTable(w io.Writer, r Report) error {
 	}
 	fmt.Fprintf(w, "machine: %s, %d cores, %s, Linux %s, pinned: %s\n\n", m.CPU, m.Cores, m.Go, m.Kernel, pinned)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "row\tmedian\tmin\tmax\tunit\tvs coro\t")
+	fmt.Fprintln(tw, "row\tmedian\tmin\tmax\tvs coro\t")
 	for _, layer := range layers {
 		for _, row := range r.Results {
 			if row.Layer != layer {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t", row.Name, num(row.Median), num(row.Min), num(row.Max), row.Unit, ratio(r, row))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t", row.Name, human(row.Median, row.Unit), human(row.Min, row.Unit), human(row.Max, row.Unit), ratio(r, row))
 			if row.Note != "" {
 				fmt.Fprintf(tw, " %s", row.Note)
 			}
@@ -52,14 +52,33 @@ func ratio(r Report, row Row) string {
 	return ""
 }
 
+// human writes v, in unit "ns" or "B", with a unit that keeps it short.
+func human(v float64, unit string) string {
+	scales := map[string][]struct {
+		div  float64
+		name string
+	}{
+		"ns": {{1e9, "s"}, {1e6, "ms"}, {1e3, "µs"}, {1, "ns"}},
+		"B":  {{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}, {1, "B"}},
+	}[unit]
+	for _, s := range scales {
+		if v >= s.div || s.div == 1 {
+			return num(v/s.div) + " " + s.name
+		}
+	}
+	return num(v) + " " + unit
+}
+
 func num(v float64) string {
 	switch {
 	case math.IsNaN(v):
 		return "-"
 	case v >= 100:
 		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
 	}
-	return fmt.Sprintf("%.1f", v)
+	return fmt.Sprintf("%.2f", v)
 }
 
 // WriteJSON writes r as one JSON object.

@@ -15,6 +15,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/weavert/weave/proc"
 )
 
 // A command is one subcommand. The list below is the single source of the
@@ -42,6 +44,7 @@ func init() {
 var errUsage = errors.New("usage")
 
 func main() {
+	proc.Main() // in a child that weave started, run its entry point and exit
 	os.Exit(weave(os.Args[1:], os.Stdout, os.Stderr))
 }
 

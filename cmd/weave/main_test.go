@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/weavert/weave/bench"
+	"github.com/weavert/weave/proc"
 )
 
 // leakCheck runs the tests, then fails the run if goroutines were left behind.
@@ -28,6 +29,8 @@ func (l leakCheck) Run() int {
 }
 
 func TestMain(m *testing.M) {
+	proc.Main() // weave bench re-executes its binary: here, this test binary
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	testscript.Main(leakCheck{m}, map[string]func(){
 		"weave": func() { os.Exit(weave(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
