@@ -1,0 +1,135 @@
+package sched
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/weavert/weave/coro"
+)
+
+// Await runs f on a goroutine of the scheduler's Await pool, parks t until f
+// returns, and returns f's results. Use it for work that would block the
+// thread: system calls, Go channels, cgo, time.Sleep, CPU-heavy loops. f gets
+// t's context, so cancelling t's group reaches it.
+//
+// At most AwaitLimit functions run at once; later calls wait for a free
+// goroutine, and their tasks stay parked meanwhile. A task parked in Await
+// never counts as deadlocked. If f panics, Await panics in t with a
+// *coro.PanicError holding the value and f's stack; if f calls
+// runtime.Goexit, Await returns ErrGoexit. What f does happens before Await
+// returns. Await must be called by t while it runs.
+func Await[V any](t *Task, f func(ctx context.Context) (V, error)) (V, error) {
+	t.running("Await")
+	s := t.s
+	ctx := t.ctx
+	var (
+		v      V
+		err    error
+		failed *coro.PanicError
+		mu     sync.Mutex // held by t until it is suspended
+	)
+	mu.Lock()
+	s.external.Add(1)
+	s.pool.submit(func() {
+		returned := false
+		defer func() {
+			if !returned {
+				if r := recover(); r != nil {
+					failed = &coro.PanicError{Value: r, Stack: stack()}
+				} else {
+					err = ErrGoexit
+				}
+			}
+			// Wait until t has parked: its worker releases mu then.
+			mu.Lock()
+			//lint:ignore SA2001 the critical section is empty on purpose: a handshake
+			mu.Unlock()
+			s.readyFromOutside(t, &s.external)
+		}()
+		v, err = f(ctx)
+		returned = true
+	})
+	t.park(awaitWait{}, &mu)
+	if failed != nil {
+		panic(failed)
+	}
+	return v, err
+}
+
+type awaitWait struct{}
+
+func (awaitWait) describe() string { return "Await" }
+
+// readyFromOutside makes t runnable from outside any task (an Await's
+// goroutine, a context's callback), and decrements count, the wait that kept
+// the run from counting as deadlocked. Both happen under the same lock, so
+// that an idle scheduler never sees neither the wait nor the woken task.
+func (s *state) readyFromOutside(t *Task, count *atomic.Int64) {
+	t.state = stateRunnable
+	t.waitOn = nil
+	if s.tracer != nil {
+		s.tracer.Wake(t, nil)
+	}
+	s.mu.Lock()
+	s.global.push(t)
+	s.gsize.Add(1)
+	count.Add(-1)
+	s.mu.Unlock()
+	s.wakep()
+}
+
+// awaitPool runs jobs on at most limit goroutines, which exit when there is
+// no job left. Run waits for them before it returns.
+type awaitPool struct {
+	limit   int
+	mu      sync.Mutex
+	jobs    []func()
+	running int
+	wg      sync.WaitGroup
+}
+
+func (p *awaitPool) submit(job func()) {
+	p.mu.Lock()
+	p.jobs = append(p.jobs, job)
+	start := p.running < p.limit
+	if start {
+		p.running++
+		p.wg.Add(1)
+	}
+	p.mu.Unlock()
+	if start {
+		go p.work()
+	}
+}
+
+func (p *awaitPool) work() {
+	defer func() {
+		// A job that called runtime.Goexit ends this goroutine: it has
+		// reported itself; a new goroutine takes over the queue.
+		p.mu.Lock()
+		restart := len(p.jobs) > 0
+		if !restart {
+			p.running--
+		} else {
+			p.wg.Add(1)
+		}
+		p.mu.Unlock()
+		p.wg.Done()
+		if restart {
+			go p.work()
+		}
+	}()
+	for {
+		p.mu.Lock()
+		if len(p.jobs) == 0 {
+			p.mu.Unlock()
+			return
+		}
+		job := p.jobs[0]
+		p.jobs[0] = nil
+		p.jobs = p.jobs[1:]
+		p.mu.Unlock()
+		job()
+	}
+}

@@ -1,0 +1,113 @@
+package sched_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+
+	"github.com/weavert/weave/coro"
+	"github.com/weavert/weave/sched"
+)
+
+// Await parks the task, not the thread: on one thread, another task runs
+// while the awaited function blocks, and releases it.
+func TestAwaitDoesNotBlockTheThread(t *testing.T) {
+	release := make(chan int)
+	err := sched.New(sched.Threads(1)).Run(func(task *sched.Task) error {
+		task.Go(func(task *sched.Task) error {
+			release <- 42 // blocks this thread until the Await's goroutine receives
+			return nil
+		})
+		v, err := sched.Await(task, func(context.Context) (int, error) {
+			return <-release, nil
+		})
+		if err != nil || v != 42 {
+			return errors.New("Await did not return the value")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Many awaits on a pool of two goroutines all complete; none counts as a
+// deadlock while it runs.
+func TestAwaitLimit(t *testing.T) {
+	forThreads(t, func(t *testing.T, n int) {
+		gate := make(chan struct{})
+		sum := 0
+		var mu sched.Mutex
+		err := sched.New(sched.Threads(n), sched.AwaitLimit(2)).Run(func(task *sched.Task) error {
+			var wg sched.WaitGroup
+			for i := range 20 {
+				wg.Go(task, func(task *sched.Task) error {
+					v, err := sched.Await(task, func(context.Context) (int, error) {
+						<-gate
+						return i, nil
+					})
+					mu.Lock(task)
+					sum += v
+					mu.Unlock()
+					return err
+				})
+			}
+			close(gate)
+			wg.Wait(task)
+			return nil
+		})
+		if err != nil || sum != 190 {
+			t.Fatalf("Run = %v, sum = %d", err, sum)
+		}
+	})
+}
+
+func TestAwaitPanicAndGoexit(t *testing.T) {
+	err := sched.New(sched.Threads(1)).Run(func(task *sched.Task) error {
+		_, err := sched.Await(task, func(context.Context) (int, error) {
+			runtime.Goexit()
+			return 0, nil
+		})
+		if !errors.Is(err, sched.ErrGoexit) {
+			return errors.New("Goexit in Await: want ErrGoexit")
+		}
+		sched.Await(task, func(context.Context) (int, error) { panic("deep") })
+		return nil
+	})
+	var pe *coro.PanicError
+	if !errors.As(err, &pe) {
+		t.Fatalf("Run = %v, want the Await's panic", err)
+	}
+	if p, ok := pe.Value.(*coro.PanicError); !ok || p.Value != "deep" {
+		t.Fatalf("panic value = %v", pe.Value)
+	}
+}
+
+// Cancelling the group reaches the awaited function through its context.
+func TestAwaitCancellation(t *testing.T) {
+	errStop := errors.New("stop")
+	err := sched.New(sched.Threads(2)).Run(func(task *sched.Task) error {
+		g := sched.NewGroup(task)
+		started := sched.NewChan[struct{}](1)
+		g.Go(task, func(task *sched.Task) error {
+			_, err := sched.Await(task, func(ctx context.Context) (int, error) {
+				<-ctx.Done()
+				return 0, context.Cause(ctx)
+			})
+			return err
+		})
+		g.Go(task, func(task *sched.Task) error {
+			started.Send(task, struct{}{})
+			return errStop
+		})
+		started.Recv(task)
+		if err := g.Wait(task); err != errStop {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,287 @@
+package sched
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Chan is a channel between tasks: Send and Recv park the calling task, not
+// its worker, while they wait. Create one with NewChan; the zero value is not
+// usable. A Chan may be shared by tasks on any workers and of any schedulers.
+//
+// Its semantics are those of a Go channel: a send happens before the
+// corresponding receive completes; on an unbuffered channel, the receive
+// happens before the send completes; waiters are served in FIFO order.
+type Chan[T any] struct {
+	mu     sync.Mutex
+	buf    []T // ring of len = capacity
+	head   int
+	n      int
+	closed bool
+	recvq  waitq[T]
+	sendq  waitq[T]
+}
+
+// waiter is a task waiting in Send, Recv or Select, with the value it moves.
+type waiter[T any] struct {
+	t    *Task
+	v    T
+	ok   bool // the operation completed (false: the channel was closed)
+	next *waiter[T]
+	sel  *selectState // non-nil for a case of a Select
+	idx  int          // the case's index in its Select
+}
+
+// selectState is shared by the waiters of one parked Select: the first waker
+// to claim it completes that case; the other waiters are stale.
+type selectState struct {
+	fired atomic.Bool
+	idx   int
+}
+
+type waitq[T any] struct{ head, tail *waiter[T] }
+
+func (q *waitq[T]) push(w *waiter[T]) {
+	w.next = nil
+	if q.tail == nil {
+		q.head = w
+	} else {
+		q.tail.next = w
+	}
+	q.tail = w
+}
+
+// dequeue returns the first waiter that can still be completed, skipping
+// the stale cases of Selects that another case has won.
+func (q *waitq[T]) dequeue() *waiter[T] {
+	for {
+		w := q.head
+		if w == nil {
+			return nil
+		}
+		q.head = w.next
+		if q.head == nil {
+			q.tail = nil
+		}
+		w.next = nil
+		if w.sel == nil {
+			return w
+		}
+		if w.sel.fired.CompareAndSwap(false, true) {
+			w.sel.idx = w.idx
+			return w
+		}
+	}
+}
+
+// remove takes w out of q, if it is there.
+func (q *waitq[T]) remove(w *waiter[T]) {
+	var prev *waiter[T]
+	for x := q.head; x != nil; prev, x = x, x.next {
+		if x != w {
+			continue
+		}
+		if prev == nil {
+			q.head = x.next
+		} else {
+			prev.next = x.next
+		}
+		if q.tail == x {
+			q.tail = prev
+		}
+		x.next = nil
+		return
+	}
+}
+
+// NewChan returns a channel with room for capacity values; 0 makes it
+// unbuffered. It panics if capacity < 0.
+func NewChan[T any](capacity int) *Chan[T] {
+	if capacity < 0 {
+		panic("sched: NewChan with negative capacity")
+	}
+	return &Chan[T]{buf: make([]T, capacity)}
+}
+
+// waiterOf returns t's waiter for element type T, reusing the one from its
+// last wait on such a channel: a blocking Send or Recv allocates only the
+// first time.
+func waiterOf[T any](t *Task) *waiter[T] {
+	w, _ := t.waiter.(*waiter[T])
+	if w == nil {
+		w = &waiter[T]{t: t}
+		t.waiter = w
+	}
+	return w
+}
+
+const msgSendClosed = "sched: send on closed channel"
+
+// Send sends v, parking t until a receiver takes it or there is room in the
+// buffer. It panics if c is closed, or is closed while t waits. Send must be
+// called by t while it runs.
+func (c *Chan[T]) Send(t *Task, v T) {
+	t.running("Chan.Send")
+	t.spend()
+	c.mu.Lock()
+	if done, closed, partner := c.sendLocked(v); done || closed {
+		c.mu.Unlock()
+		if closed {
+			panic(msgSendClosed)
+		}
+		if partner != nil {
+			t.wake(partner)
+		}
+		return
+	}
+	w := waiterOf[T](t)
+	w.v, w.ok = v, false
+	c.sendq.push(w)
+	t.park(c, &c.mu)
+	if !w.ok {
+		panic(msgSendClosed)
+	}
+}
+
+// TrySend sends v if it can without waiting, and reports whether it did.
+// It panics if c is closed.
+func (c *Chan[T]) TrySend(t *Task, v T) bool {
+	t.running("Chan.TrySend")
+	t.spend()
+	c.mu.Lock()
+	done, closed, partner := c.sendLocked(v)
+	c.mu.Unlock()
+	if closed {
+		panic(msgSendClosed)
+	}
+	if partner != nil {
+		t.wake(partner)
+	}
+	return done
+}
+
+// sendLocked sends v without waiting if it can, with c.mu held. partner is a
+// receiver to wake.
+func (c *Chan[T]) sendLocked(v T) (done, closed bool, partner *Task) {
+	if c.closed {
+		return false, true, nil
+	}
+	if r := c.recvq.dequeue(); r != nil {
+		r.v, r.ok = v, true
+		return true, false, r.t
+	}
+	if c.n < len(c.buf) {
+		c.buf[(c.head+c.n)%len(c.buf)] = v
+		c.n++
+		return true, false, nil
+	}
+	return false, false, nil
+}
+
+// Recv receives a value, parking t until one is sent. ok is false if c is
+// closed and drained. Recv must be called by t while it runs.
+func (c *Chan[T]) Recv(t *Task) (v T, ok bool) {
+	t.running("Chan.Recv")
+	t.spend()
+	c.mu.Lock()
+	if v, ok, done, partner := c.recvLocked(); done {
+		c.mu.Unlock()
+		if partner != nil {
+			t.wake(partner)
+		}
+		return v, ok
+	}
+	w := waiterOf[T](t)
+	w.ok = false
+	c.recvq.push(w)
+	t.park(c, &c.mu)
+	v, w.v = w.v, v
+	return v, w.ok
+}
+
+// TryRecv receives a value if it can without waiting. ready reports whether
+// Recv would not have waited; then v and ok are what it would have returned.
+func (c *Chan[T]) TryRecv(t *Task) (v T, ok, ready bool) {
+	t.running("Chan.TryRecv")
+	t.spend()
+	c.mu.Lock()
+	v, ok, ready, partner := c.recvLocked()
+	c.mu.Unlock()
+	if partner != nil {
+		t.wake(partner)
+	}
+	return v, ok, ready
+}
+
+// recvLocked receives without waiting if it can, with c.mu held. partner is
+// a sender to wake.
+func (c *Chan[T]) recvLocked() (v T, ok, done bool, partner *Task) {
+	var zero T
+	if s := c.sendq.dequeue(); s != nil {
+		if len(c.buf) == 0 {
+			v = s.v
+		} else {
+			// The buffer is full: take its head, and put the sender's value
+			// at its tail, which keeps FIFO order.
+			v = c.buf[c.head]
+			c.buf[c.head] = s.v
+			c.head = (c.head + 1) % len(c.buf)
+		}
+		s.v, s.ok = zero, true
+		return v, true, true, s.t
+	}
+	if c.n > 0 {
+		v = c.buf[c.head]
+		c.buf[c.head] = zero
+		c.head = (c.head + 1) % len(c.buf)
+		c.n--
+		return v, true, true, nil
+	}
+	if c.closed {
+		return v, false, true, nil
+	}
+	return v, false, false, nil
+}
+
+// Close closes c: waiting receivers get (zero, false), as will receivers once
+// the buffer is drained; waiting senders panic. Close may be called from any
+// task or goroutine. It panics if c is already closed.
+func (c *Chan[T]) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		panic("sched: close of closed channel")
+	}
+	c.closed = true
+	var woken []*Task
+	for r := c.recvq.dequeue(); r != nil; r = c.recvq.dequeue() {
+		var zero T
+		r.v, r.ok = zero, false
+		woken = append(woken, r.t)
+	}
+	for s := c.sendq.dequeue(); s != nil; s = c.sendq.dequeue() {
+		s.ok = false
+		woken = append(woken, s.t)
+	}
+	c.mu.Unlock()
+	for _, t := range woken {
+		t.s.ready(t, nil)
+	}
+}
+
+// Len returns the number of values in c's buffer.
+func (c *Chan[T]) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// Cap returns c's capacity.
+func (c *Chan[T]) Cap() int { return len(c.buf) }
+
+// describe names c for reports and tracers. It reads nothing that changes:
+// a tracer calls it while other tasks use c.
+func (c *Chan[T]) describe() string {
+	return fmt.Sprintf("%T %p (cap %d)", c, c, len(c.buf))
+}

@@ -1,0 +1,100 @@
+package sched_test
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weavert/weave/sched"
+)
+
+// virtualClock is the smallest IdleClock: time moves only when the
+// scheduler says it is idle, straight to the earliest timer.
+type virtualClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*vtimer
+}
+
+type vtimer struct {
+	when time.Time
+	c    chan time.Time
+	dead bool
+}
+
+func (v *virtualClock) Now() time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.now
+}
+
+func (v *virtualClock) NewTimer(d time.Duration) sched.Timer {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	t := &vtimer{when: v.now.Add(d), c: make(chan time.Time, 1)}
+	if d <= 0 {
+		t.c <- v.now
+		t.dead = true
+		return t
+	}
+	v.timers = append(v.timers, t)
+	return t
+}
+
+func (t *vtimer) C() <-chan time.Time { return t.c }
+func (t *vtimer) Stop() bool {
+	was := !t.dead
+	t.dead = true
+	return was
+}
+
+func (v *virtualClock) Idle() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.timers = slices.DeleteFunc(v.timers, func(t *vtimer) bool { return t.dead })
+	if len(v.timers) == 0 {
+		return
+	}
+	slices.SortFunc(v.timers, func(a, b *vtimer) int { return a.when.Compare(b.when) })
+	t := v.timers[0]
+	v.timers = v.timers[1:]
+	v.now = t.when
+	t.dead = true
+	t.c <- t.when
+}
+
+// With a virtual clock, sleeping for hours takes no time, and tasks wake in
+// the order of their deadlines at exactly their deadlines.
+func TestVirtualClock(t *testing.T) {
+	for _, n := range []int{1, 2} {
+		clock := &virtualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		start := clock.Now()
+		var woke []time.Duration
+		var mu sched.Mutex
+		real0 := time.Now()
+		err := sched.New(sched.Threads(n), sched.WithClock(clock)).Run(func(task *sched.Task) error {
+			var wg sched.WaitGroup
+			for _, h := range []int{3, 1, 2} {
+				wg.Go(task, func(task *sched.Task) error {
+					task.Sleep(time.Duration(h) * time.Hour)
+					mu.Lock(task)
+					woke = append(woke, task.Now().Sub(start))
+					mu.Unlock()
+					return nil
+				})
+			}
+			wg.Wait(task)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour}; !slices.Equal(woke, want) {
+			t.Fatalf("threads %d: woke at %v, want %v", n, woke, want)
+		}
+		if el := time.Since(real0); el > time.Minute {
+			t.Fatalf("three virtual hours took %v of real time", el)
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package sched
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+)
+
+// ErrDeadlock is what a *DeadlockError matches with errors.Is.
+var ErrDeadlock = errors.New("sched: deadlock")
+
+// ErrGoexit is the error of a task that called runtime.Goexit (as
+// testing.T.FailNow does). The task ends there; its worker goes on.
+var ErrGoexit = errors.New("sched: task called runtime.Goexit")
+
+// TaskError is the error of one task, as Run returns it: the error the task
+// returned, or a *coro.PanicError if it panicked.
+type TaskError struct {
+	ID   uint64
+	Name string
+	Err  error
+}
+
+func (e *TaskError) Error() string {
+	return fmt.Sprintf("sched: task %s: %v", taskLabel(e.ID, e.Name), e.Err)
+}
+
+// Unwrap returns the task's own error.
+func (e *TaskError) Unwrap() error { return e.Err }
+
+func taskLabel(id uint64, name string) string {
+	if name == "" {
+		return fmt.Sprint(id)
+	}
+	return fmt.Sprintf("%d (%s)", id, name)
+}
+
+// DeadlockError reports that no task could run any more: none was runnable,
+// no timer was pending, and the tasks listed were parked. Run returns it
+// instead of hanging.
+type DeadlockError struct {
+	Tasks []ParkedTask // ordered by ID
+}
+
+// ParkedTask describes a task parked when a deadlock was found.
+type ParkedTask struct {
+	ID      uint64
+	Name    string
+	WaitsOn string // what the task waits for, and who holds it if known
+	Stack   []byte // the task's stack where it parked, as debug.Stack formats it
+
+	co *coroutine
+}
+
+func (e *DeadlockError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sched: deadlock: all %d live tasks are parked and nothing can wake them:", len(e.Tasks))
+	for _, t := range e.Tasks {
+		fmt.Fprintf(&b, "\n\ttask %s waits on %s", taskLabel(t.ID, t.Name), t.WaitsOn)
+	}
+	for _, t := range e.Tasks {
+		if len(t.Stack) > 0 {
+			fmt.Fprintf(&b, "\n\ntask %s:\n%s", taskLabel(t.ID, t.Name), bytes.TrimSpace(t.Stack))
+		}
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrDeadlock.
+func (e *DeadlockError) Is(target error) bool { return target == ErrDeadlock }
+
+// deadlock describes the parked tasks. Called with every worker idle: no
+// task runs, so their fields are still.
+func (s *state) deadlock() *DeadlockError {
+	var d DeadlockError
+	s.coMu.Lock()
+	for c := range s.cos {
+		if t := c.t; t != nil && t.state == stateParked {
+			d.Tasks = append(d.Tasks, ParkedTask{ID: t.id, Name: t.name, WaitsOn: t.waitOn.describe(), co: c})
+		}
+	}
+	s.coMu.Unlock()
+	slices.SortFunc(d.Tasks, func(a, b ParkedTask) int { return cmp.Compare(a.ID, b.ID) })
+	return &d
+}
+
+// LockCycleError is the panic of a Mutex.Lock that would wait forever: each
+// task of the cycle waits for a Mutex that the next one holds, and the last
+// holds the Mutex the first (the task that panics) wanted. It matches
+// ErrDeadlock with errors.Is.
+type LockCycleError struct {
+	Cycle []LockWait
+}
+
+// LockWait is one edge of a lock cycle: Task waits for Mutex, held by Holder.
+type LockWait struct {
+	Task, Mutex, Holder string
+}
+
+func (e *LockCycleError) Error() string {
+	var b strings.Builder
+	b.WriteString("sched: lock cycle:")
+	for _, w := range e.Cycle {
+		fmt.Fprintf(&b, "\n\ttask %s wants sched.Mutex %s, held by task %s", w.Task, w.Mutex, w.Holder)
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrDeadlock.
+func (e *LockCycleError) Is(target error) bool { return target == ErrDeadlock }
+
+// fillStacks asks each parked task for its stack: those homed on w, or all
+// if w is nil. With LockThreads, each worker asks its own, on its thread.
+func (e *DeadlockError) fillStacks(w *worker) {
+	for i := range e.Tasks {
+		if c := e.Tasks[i].co; c != nil && (w == nil || c.home == w) {
+			e.Tasks[i].Stack = c.stackOf()
+		}
+	}
+}
+
+// trimParkStack cuts from a parked task's stack the frames of the machinery
+// above it (taking the stack, suspending) and below it (the coroutine that
+// runs tasks), so that a report shows the task's own frames, from the
+// primitive it waits in down to its function.
+func trimParkStack(st []byte) []byte {
+	lines := bytes.Split(bytes.TrimSpace(st), []byte("\n"))
+	if len(lines) < 3 {
+		return st
+	}
+	head, frames := lines[0], lines[1:]
+	const pkg = "github.com/weavert/weave/sched."
+	internal := func(fn []byte) bool {
+		for _, p := range []string{"runtime/debug.Stack", pkg + "stack", pkg + "trimParkStack", pkg + "(*Task).suspend", pkg + "(*Task).park"} {
+			if bytes.HasPrefix(fn, []byte(p)) {
+				return true
+			}
+		}
+		return false
+	}
+	for len(frames) >= 2 && internal(frames[0]) {
+		frames = frames[2:]
+	}
+	for i := 0; i+1 < len(frames); i += 2 {
+		if bytes.HasPrefix(frames[i], []byte(pkg+"(*coroutine).runTask")) {
+			frames = frames[:i]
+			break
+		}
+	}
+	// The stack was taken while the task ran for the report; it is parked.
+	out := bytes.Replace(head, []byte("[running]"), []byte("[parked]"), 1)
+	for _, l := range frames {
+		out = append(out, '\n')
+		out = append(out, l...)
+	}
+	return append(out, '\n')
+}
+
+func stack() []byte { return debug.Stack() }

@@ -1,0 +1,234 @@
+package sched
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Mutex is a mutual exclusion lock for tasks: Lock parks the task, not its
+// worker, while another task holds it. The zero value is an unlocked mutex.
+// A Mutex must not be copied after first use.
+//
+// A task that holds a Mutex may park or yield while holding it; that is the
+// point of it. Unlock hands the lock straight to the longest waiter, so
+// waiters are served in FIFO order and none starves. As with sync.Mutex, the
+// n'th Unlock happens before the n+1'th Lock returns.
+//
+// Mutexes know who holds them and who waits for them. A Lock that would
+// close a cycle of tasks each waiting for a Mutex the next one holds (the
+// simplest: a task locking a Mutex it holds) can never return: it panics
+// with a *LockCycleError naming every task and Mutex of the cycle, while the
+// rest of the program goes on. The check costs nothing on the uncontended
+// path; contended Locks and Unlocks take one process-wide lock for it.
+type Mutex struct {
+	// 0: unlocked; 1: locked; 2: locked, and tasks may be waiting.
+	state   atomic.Int32
+	wmu     sync.Mutex // guards waiters, and the move between 1 and 2
+	waiters taskList
+	// The task that holds it. Stable under graphMu while tasks wait for
+	// m (then only unlockSlow changes it); a hint otherwise.
+	holder atomic.Pointer[Task]
+}
+
+// graphMu guards the wait-for graph of Mutexes: Task.waitMutex, and the
+// holder of every Mutex that has waiters. Only contended paths take it.
+//
+// Rejected: a lock per scheduler. A Mutex may be shared by the tasks of
+// several schedulers, and a cycle may run through all of them.
+var graphMu sync.Mutex
+
+// Lock locks m, parking t until m is free. It must be called by t while it
+// runs. It panics with a *LockCycleError if waiting would close a cycle.
+func (m *Mutex) Lock(t *Task) {
+	t.spend()
+	if m.state.CompareAndSwap(0, 1) {
+		m.holder.Store(t)
+		return
+	}
+	m.lockSlow(t)
+}
+
+func (m *Mutex) lockSlow(t *Task) {
+	t.running("Mutex.Lock")
+	m.wmu.Lock()
+	for {
+		switch m.state.Load() {
+		case 0:
+			if m.state.CompareAndSwap(0, 1) {
+				m.holder.Store(t)
+				m.wmu.Unlock()
+				return
+			}
+			continue
+		case 1:
+			if !m.state.CompareAndSwap(1, 2) {
+				continue
+			}
+		}
+		break
+	}
+	graphMu.Lock()
+	if m.closesCycle(t) {
+		err := m.cycle(t)
+		graphMu.Unlock()
+		if m.waiters.empty() {
+			m.state.Store(1) // we set 2, and will not wait after all
+		}
+		m.wmu.Unlock()
+		panic(err)
+	}
+	t.waitMutex = m
+	graphMu.Unlock()
+	m.waiters.push(t)
+	t.park(m, &m.wmu)
+	// Unlock handed us the lock, set holder and cleared waitMutex.
+}
+
+// closesCycle reports whether t waiting for m would close a cycle: m's
+// holder waits for a Mutex whose holder waits ... for a Mutex t holds.
+// Called with graphMu held. Every task on the path after the first is
+// parked, so the path is still.
+func (m *Mutex) closesCycle(t *Task) bool {
+	for cur := m; ; {
+		h := cur.holder.Load()
+		switch {
+		case h == nil:
+			return false
+		case h == t:
+			return true
+		}
+		if cur = h.waitMutex; cur == nil {
+			return false
+		}
+	}
+}
+
+// cycle describes the cycle that closesCycle found.
+func (m *Mutex) cycle(t *Task) *LockCycleError {
+	e := &LockCycleError{}
+	for who, cur := t, m; ; {
+		h := cur.holder.Load()
+		e.Cycle = append(e.Cycle, LockWait{
+			Task: taskLabel(who.id, who.name), Mutex: fmt.Sprintf("%p", cur), Holder: taskLabel(h.id, h.name),
+		})
+		if h == t {
+			return e
+		}
+		who, cur = h, h.waitMutex
+	}
+}
+
+// TryLock locks m if it is free and reports whether it did.
+func (m *Mutex) TryLock(t *Task) bool {
+	t.spend()
+	if m.state.CompareAndSwap(0, 1) {
+		m.holder.Store(t)
+		return true
+	}
+	return false
+}
+
+// Unlock unlocks m, handing it to the longest-waiting task if there is one.
+// It may be called from any task or goroutine, not only the one that locked
+// m, as with sync.Mutex. It panics if m is not locked.
+func (m *Mutex) Unlock() {
+	m.holder.Store(nil)
+	if m.state.CompareAndSwap(1, 0) {
+		return
+	}
+	m.unlockSlow()
+}
+
+func (m *Mutex) unlockSlow() {
+	m.wmu.Lock()
+	if m.state.Load() == 0 {
+		m.wmu.Unlock()
+		panic("sched: unlock of unlocked Mutex")
+	}
+	t := m.waiters.pop()
+	if t == nil { // a Lock that found a cycle set 2, then withdrew
+		m.state.Store(0)
+		m.wmu.Unlock()
+		return
+	}
+	graphMu.Lock()
+	t.waitMutex = nil
+	m.holder.Store(t)
+	graphMu.Unlock()
+	if m.waiters.empty() {
+		m.state.Store(1) // held by t, nobody waiting
+	}
+	m.wmu.Unlock()
+	t.s.ready(t, nil)
+}
+
+func (m *Mutex) describe() string {
+	if h := m.holder.Load(); h != nil {
+		return fmt.Sprintf("sched.Mutex %p held by task %s", m, taskLabel(h.id, h.name))
+	}
+	return fmt.Sprintf("sched.Mutex %p", m)
+}
+
+// WaitGroup waits for a collection of tasks to finish, as sync.WaitGroup
+// does, but Wait parks the task, not its worker. The zero value is ready to
+// use. A WaitGroup must not be copied after first use.
+type WaitGroup struct {
+	n       atomic.Int64
+	mu      sync.Mutex
+	waiters taskList
+}
+
+// Add adds delta, which may be negative, to the counter. When it reaches
+// zero, the waiting tasks are woken. Add may be called from any task or
+// goroutine; it panics if the counter goes negative. Each Done happens
+// before the Wait it releases returns.
+func (wg *WaitGroup) Add(delta int) {
+	v := wg.n.Add(int64(delta))
+	if v < 0 {
+		panic("sched: negative WaitGroup counter")
+	}
+	if v > 0 || delta == 0 {
+		return
+	}
+	wg.mu.Lock()
+	var woken taskList
+	woken, wg.waiters = wg.waiters, taskList{}
+	wg.mu.Unlock()
+	for t := woken.pop(); t != nil; t = woken.pop() {
+		t.s.ready(t, nil)
+	}
+}
+
+// Done decrements the counter by one.
+func (wg *WaitGroup) Done() { wg.Add(-1) }
+
+// Go runs f as a task started by t, with Add(1) before and Done after.
+func (wg *WaitGroup) Go(t *Task, f func(t *Task) error) {
+	wg.Add(1)
+	t.Go(func(t *Task) error {
+		defer wg.Done()
+		return f(t)
+	})
+}
+
+// Wait parks t until the counter is zero. It must be called by t while it
+// runs.
+func (wg *WaitGroup) Wait(t *Task) {
+	t.spend()
+	if wg.n.Load() == 0 {
+		return
+	}
+	t.running("WaitGroup.Wait")
+	wg.mu.Lock()
+	if wg.n.Load() == 0 {
+		wg.mu.Unlock()
+		return
+	}
+	wg.waiters.push(t)
+	t.park(wg, &wg.mu)
+}
+
+func (wg *WaitGroup) describe() string {
+	return fmt.Sprintf("sched.WaitGroup %p (counter %d)", wg, wg.n.Load())
+}

@@ -1,0 +1,327 @@
+package sched
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weavert/weave/internal/runq"
+)
+
+// Scheduler runs tasks on a fixed set of threads (workers). Create one with
+// New; its zero value is not usable. A Scheduler may be Run many times, one
+// Run at a time.
+type Scheduler struct {
+	locked     bool
+	threads    int
+	awaitLimit int
+	clock      Clock
+	tracer     Tracer
+	running    atomic.Bool
+}
+
+// Option configures a Scheduler.
+type Option func(*Scheduler)
+
+// Threads sets the number of workers. Threads(1) makes the scheduler an
+// event loop: its tasks run strictly one at a time. The default is
+// runtime.GOMAXPROCS(0). Threads panics if n < 1.
+func Threads(n int) Option {
+	if n < 1 {
+		panic(fmt.Sprintf("sched: Threads(%d): need at least one thread", n))
+	}
+	return func(s *Scheduler) { s.threads = n }
+}
+
+// LockThreads locks each worker to an OS thread of its own
+// (runtime.LockOSThread) for the length of a Run, for tasks that need a
+// stable thread: thread-local state in C libraries, per-thread OS settings.
+//
+// Then a task that has started stays on the thread it started on: the
+// runtime ends the program if a coroutine created on a locked thread is
+// resumed on another. Only tasks that have not started yet move between
+// threads (by stealing, or through the global queue); a started task woken
+// elsewhere is forwarded to its own thread. A task must not call
+// runtime.Goexit under LockThreads: its thread would end with it.
+func LockThreads() Option {
+	return func(s *Scheduler) { s.locked = true }
+}
+
+// WithClock makes the scheduler read time from c instead of the real clock.
+// Sleep, Now and the timers of every worker use it.
+func WithClock(c Clock) Option {
+	return func(s *Scheduler) { s.clock = c }
+}
+
+// AwaitLimit sets how many goroutines at most run the functions given to
+// Await at once; more calls wait their turn. The default is 64. It panics if
+// n < 1.
+func AwaitLimit(n int) Option {
+	if n < 1 {
+		panic(fmt.Sprintf("sched: AwaitLimit(%d): need at least one goroutine", n))
+	}
+	return func(s *Scheduler) { s.awaitLimit = n }
+}
+
+// WithTracer makes the scheduler report the life of every task to tr. With
+// no tracer, each event costs one branch.
+func WithTracer(tr Tracer) Option {
+	return func(s *Scheduler) { s.tracer = tr }
+}
+
+// New returns a Scheduler configured by opts.
+func New(opts ...Option) *Scheduler {
+	s := &Scheduler{threads: runtime.GOMAXPROCS(0), awaitLimit: 64, clock: realClock{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Run runs main as the first task and returns when main and every task
+// started from it, directly or not, have ended; or when no task can make
+// progress any more (a deadlock), with a *DeadlockError.
+//
+// It returns the errors of all tasks that failed, joined with errors.Join in
+// the order of their IDs, each wrapped in a *TaskError. A task that panicked
+// failed with a *coro.PanicError holding the value and the task's stack.
+//
+// Run blocks the calling goroutine. It panics if the scheduler is already
+// running. Everything a task does happens before Run returns.
+func (s *Scheduler) Run(main func(t *Task) error) error {
+	if !s.running.CompareAndSwap(false, true) {
+		panic("sched: Run called while the scheduler is already running")
+	}
+	defer s.running.Store(false)
+	st := newState(s)
+	return st.run(main)
+}
+
+// state is one Run: the workers, the global queue and what the workers share.
+type state struct {
+	clock Clock
+	base  time.Time // now() counts from here
+	ws    []*worker
+	n     int32
+
+	// Protected by mu: the global queue, the list of idle workers, and the
+	// end of the run.
+	mu     sync.Mutex
+	global taskList
+	idle   []*worker
+	done   bool
+	dead   *DeadlockError
+	stop   chan struct{} // closed when the run ends
+
+	gsize     atomic.Int32 // entries in global, readable without mu
+	nidle     atomic.Int32 // len(idle), readable without mu
+	nspinning atomic.Int32 // workers looking for work to steal
+	sleeping  atomic.Int64 // tasks in Sleep, on all workers
+	external  atomic.Int64 // waits that something outside may end: Await, contexts
+	pool      awaitPool
+	ids       atomic.Uint64
+	tracer    Tracer // nil: tracing off, one branch per event
+	locked    bool   // LockThreads
+
+	// Every coroutine of the run, so that the end of a run (or a deadlock)
+	// can find parked tasks and close every coroutine.
+	coMu sync.Mutex
+	cos  map[*coroutine]struct{}
+}
+
+func newState(s *Scheduler) *state {
+	st := &state{
+		clock: s.clock,
+		n:     int32(s.threads),
+		stop:  make(chan struct{}),
+		cos:   make(map[*coroutine]struct{}),
+	}
+	st.pool.limit = s.awaitLimit
+	st.tracer = s.tracer
+	st.locked = s.locked
+	st.base = st.clock.Now()
+	st.ws = make([]*worker, s.threads)
+	for i := range st.ws {
+		st.ws[i] = &worker{s: st, id: i, wake: make(chan struct{}, 1), rng: uint32(i)*2654435761 + 1, solo: s.threads == 1}
+	}
+	return st
+}
+
+func (s *state) run(main func(*Task) error) error {
+	w0 := s.ws[0]
+	t := w0.newTask(nil, context.Background(), "main", main)
+	w0.pushLocal(t)
+	var wg sync.WaitGroup
+	wg.Add(len(s.ws))
+	for _, w := range s.ws {
+		go w.main(&wg)
+	}
+	wg.Wait()
+	s.pool.wg.Wait()
+	return s.finish()
+}
+
+// finish closes every coroutine left and gathers the errors, after every
+// worker has returned.
+func (s *state) finish() error {
+	// The workers are gone: wakes from the deferred calls of the tasks
+	// closed below must not pick one.
+	s.mu.Lock()
+	s.idle = nil
+	s.nidle.Store(0)
+	s.mu.Unlock()
+	if s.dead != nil && !s.locked {
+		s.dead.fillStacks(nil)
+	}
+	for c := range s.cos {
+		c.closing = true
+		if c.e.Close() {
+			c.e.End()
+		}
+	}
+	var errs []taskError
+	for _, w := range s.ws {
+		errs = append(errs, w.errs...)
+	}
+	slices.SortFunc(errs, func(a, b taskError) int { return cmp.Compare(a.id, b.id) })
+	all := make([]error, 0, len(errs)+1)
+	for _, e := range errs {
+		all = append(all, e.err)
+	}
+	if s.dead != nil {
+		all = append(all, s.dead)
+	}
+	return errors.Join(all...)
+}
+
+// now is the scheduler's clock reading in nanoseconds since the run began.
+func (s *state) now() int64 { return int64(s.clock.Now().Sub(s.base)) }
+
+// ready makes t runnable; by is the running task that wakes it, or nil. If
+// by belongs to t's run, t goes to the next slot of by's worker and will run
+// as soon as by parks or yields; otherwise (a wake from outside any task, or
+// from another run) it goes to the global queue.
+func (s *state) ready(t *Task, by *Task) {
+	t.state = stateRunnable
+	t.waitOn = nil
+	if s.tracer != nil {
+		s.tracer.Wake(t, by)
+	}
+	if by != nil && by.s == s {
+		w := by.w
+		old := w.runnext
+		w.runnext = t
+		if old != nil {
+			w.push(old)
+		}
+	} else {
+		s.mu.Lock()
+		s.global.push(t)
+		s.gsize.Add(1)
+		s.mu.Unlock()
+	}
+	s.wakep()
+}
+
+// wakep wakes an idle worker to look for work, unless one is already looking:
+// that one will find the work, or wake another when it takes some.
+func (s *state) wakep() {
+	if s.nidle.Load() == 0 || s.nspinning.Load() != 0 || !s.nspinning.CompareAndSwap(0, 1) {
+		return
+	}
+	s.mu.Lock()
+	if len(s.idle) == 0 {
+		s.mu.Unlock()
+		s.nspinning.Add(-1)
+		return
+	}
+	w := s.idle[len(s.idle)-1]
+	s.idle = s.idle[:len(s.idle)-1]
+	w.parked = false
+	s.nidle.Add(-1)
+	s.mu.Unlock()
+	w.wake <- struct{}{} // hands our nspinning count to w
+}
+
+// globalGetLocked takes up to a fair share of the global queue into w's local
+// queue and returns one task of it. Called with s.mu held.
+func (s *state) globalGetLocked(w *worker) *Task {
+	n := s.gsize.Load()
+	if n == 0 {
+		return nil
+	}
+	if k := n/s.n + 1; n > k {
+		n = k
+	}
+	if n > runq.Size/2 {
+		n = runq.Size / 2
+	}
+	if free := int32(runq.Size - w.q.Len()); n > free+1 && !w.solo {
+		n = free + 1 // the local queue may hold work already (the every-61-ticks check)
+	}
+	s.gsize.Add(-n)
+	t := s.global.pop()
+	for range n - 1 {
+		w.pushLocal(s.global.pop())
+	}
+	return t
+}
+
+// quiescent decides, with s.mu held and every worker idle, whether the run
+// is over: every task ended, or no task can ever run again.
+func (s *state) quiescent() bool {
+	if s.gsize.Load() > 0 || s.external.Load() > 0 {
+		return false
+	}
+	if s.sleeping.Load() > 0 {
+		// Tasks sleep, and nothing else can happen until one wakes: a
+		// virtual clock moves straight to the next timer.
+		if c, ok := s.clock.(IdleClock); ok {
+			c.Idle()
+		}
+		return false
+	}
+	live := 0
+	for _, w := range s.ws {
+		live += w.spawned - w.finished
+	}
+	if live > 0 {
+		s.dead = s.deadlock()
+	}
+	s.done = true
+	close(s.stop)
+	return true
+}
+
+// taskList is a FIFO of tasks linked through Task.link.
+type taskList struct{ head, tail *Task }
+
+func (l *taskList) empty() bool { return l.head == nil }
+
+func (l *taskList) push(t *Task) {
+	t.link = nil
+	if l.tail == nil {
+		l.head = t
+	} else {
+		l.tail.link = t
+	}
+	l.tail = t
+}
+
+func (l *taskList) pop() *Task {
+	t := l.head
+	if t != nil {
+		l.head = t.link
+		if l.head == nil {
+			l.tail = nil
+		}
+		t.link = nil
+	}
+	return t
+}

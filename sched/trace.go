@@ -1,0 +1,23 @@
+package sched
+
+// Tracer receives the events of every task's life. Its methods are called on
+// the scheduler's threads, at the moment of the event, possibly from several
+// threads at once: they must be quick and safe for concurrent use. A *Task
+// passed to them may be read (ID, Name) but not used to run anything.
+//
+// With no tracer (the default), each event costs one branch.
+type Tracer interface {
+	// Spawn: task was created by parent (nil for the main task).
+	Spawn(task, parent *Task)
+	// Resume: task starts or resumes running on the numbered thread.
+	Resume(task *Task, thread int)
+	// Park: task stopped running, for the reason given ("yield", "sleep",
+	// or the primitive it waits on).
+	Park(task *Task, reason string)
+	// Wake: task became runnable, woken by the running task by, or by
+	// something outside any task (by == nil: a timer, Close, Unlock,
+	// Done or Await from a goroutine).
+	Wake(task, by *Task)
+	// Done: task ended, with the error it failed with, if any.
+	Done(task *Task, err error)
+}
