@@ -136,7 +136,8 @@ func TestRunRows(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"coro/switch", "iterpull/switch", "goroutine/switch", "thread/switch", "futex/overhead", "coro/create", "goroutine/create", "thread/create", "coro/memory", "goroutine/memory", "thread/memory",
-		"process/switch", "process/create", "process/memory"} {
+		"process/switch", "process/create", "process/memory",
+		"sched/yield", "sched/chan", "sched/spawn", "sched/memory"} {
 		if _, ok := names[want]; !ok {
 			t.Errorf("no %s row", want)
 		}
@@ -158,6 +159,7 @@ func TestOutputs(t *testing.T) {
 			{Name: "coro/switch", Layer: "coroutine", Unit: "ns", Median: 50, Min: 45, Max: 60, Tries: 11},
 			{Name: "thread/switch", Layer: "thread", Unit: "ns", Median: 2500, Min: 2000, Max: 3000, Tries: 11, Note: "2.00 context switches per round trip"},
 			{Name: "coro/memory", Layer: "coroutine", Unit: "B", Median: 4500, Min: 4400, Max: 4600, Tries: 11},
+			{Name: "sched/yield", Layer: "scheduler", Unit: "ns", Median: 100, Min: 90, Max: 110, Tries: 11},
 		},
 	}
 	var js bytes.Buffer
@@ -171,7 +173,7 @@ func TestOutputs(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Machine["cpu"] != "Test CPU" || len(back.Results) != 3 {
+	if back.Machine["cpu"] != "Test CPU" || len(back.Results) != len(r.Results) {
 		t.Fatalf("JSON = %s", js.String())
 	}
 	for _, key := range []string{"name", "unit", "median", "min", "max", "tries"} {
@@ -189,6 +191,9 @@ func TestOutputs(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("table has no %q:\n%s", want, out)
 		}
+	}
+	if !regexp.MustCompile(`sched/yield .* 2\.0×`).MatchString(out) {
+		t.Errorf("sched/yield is not compared with coro/switch:\n%s", out)
 	}
 	if strings.Index(out, "coro/switch") > strings.Index(out, "thread/switch") {
 		t.Errorf("rows are not grouped by layer, top down:\n%s", out)

@@ -41,9 +41,16 @@ func WriteTable(w io.Writer, r Report) error {
 }
 
 // ratio compares row with the coroutine row of the same kind (switch,
-// create, memory).
+// create, memory); the scheduler's yield and chan are switches, and its
+// spawn a creation.
 func ratio(r Report, row Row) string {
 	_, kind, _ := strings.Cut(row.Name, "/")
+	switch kind {
+	case "yield", "chan":
+		kind = "switch"
+	case "spawn":
+		kind = "create"
+	}
 	for _, base := range r.Results {
 		if base.Name == "coro/"+kind && base.Median > 0 {
 			return fmt.Sprintf("%.1f×", row.Median/base.Median)
