@@ -101,6 +101,11 @@ func Run(opt Options) (Report, error) {
 		}
 		rep.Results = append(rep.Results, row)
 	}
+	// Group the rows by layer, top down as in the picture of the layers,
+	// keeping their order within a layer.
+	slices.SortStableFunc(rep.Results, func(a, b Row) int {
+		return slices.Index(layers, a.Layer) - slices.Index(layers, b.Layer)
+	})
 	return rep, nil
 }
 

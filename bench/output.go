@@ -95,17 +95,19 @@ func WriteJSON(w io.Writer, r Report) error {
 	return enc.Encode(r)
 }
 
-// WriteSVG draws the switch and create rows as horizontal bars on a
-// logarithmic scale, labelled, so that the picture reads on its own.
+// WriteSVG draws the time rows (switches, creations, the scheduler's rows;
+// not the overhead row) as horizontal bars on a logarithmic scale, grouped
+// by layer and labelled, so that the picture reads on its own.
 func WriteSVG(w io.Writer, r Report) error {
 	var rows []Row
 	for _, row := range r.Results {
-		if row.Unit == "ns" && row.Median > 0 && (strings.HasSuffix(row.Name, "/switch") || strings.HasSuffix(row.Name, "/create")) {
+		_, kind, _ := strings.Cut(row.Name, "/")
+		if row.Unit == "ns" && row.Median > 0 && kind != "overhead" {
 			rows = append(rows, row)
 		}
 	}
 	const (
-		left, barH, gap, width, top = 170, 18, 8, 760, 50
+		left, barH, gap, width, top, right = 170, 18, 8, 760, 50, 90
 	)
 	lo, hi := 1.0, 10.0
 	for _, row := range rows {
@@ -114,25 +116,25 @@ func WriteSVG(w io.Writer, r Report) error {
 		}
 	}
 	x := func(v float64) float64 {
-		return left + (math.Log10(max(v, lo))-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))*(width-left-20)
+		return left + (math.Log10(max(v, lo))-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))*(width-left-right)
 	}
 	height := top + len(rows)*(barH+gap) + 40
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="10" y="20" font-size="15" font-weight="bold">What a switch and a creation cost (ns, log scale)</text>`+"\n")
+	fmt.Fprintf(&b, `<text x="10" y="20" font-size="15" font-weight="bold">What a switch and a creation cost (log scale)</text>`+"\n")
 	fmt.Fprintf(&b, `<text x="10" y="38" fill="#555">%s</text>`+"\n", html.EscapeString(fmt.Sprintf("%s, %d cores, %s, Linux %s", r.Machine.CPU, r.Machine.Cores, r.Machine.Go, r.Machine.Kernel)))
 	colors := map[string]string{"coroutine": "#2a9d8f", "scheduler": "#8ab17d", "goroutine": "#e9c46a", "thread": "#f4a261", "process": "#e76f51"}
 	for i, row := range rows {
 		y := top + i*(barH+gap)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+barH-5, html.EscapeString(row.Name))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y, x(row.Median)-left, barH, colors[row.Layer])
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s ns</text>`+"\n", x(row.Median)+4, y+barH-5, num(row.Median))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text>`+"\n", x(row.Median)+4, y+barH-5, html.EscapeString(human(row.Median, "ns")))
 	}
 	axisY := top + len(rows)*(barH+gap) + 10
 	for v := lo; v <= hi; v *= 10 {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#bbb"/>`+"\n", x(v), top-4, x(v), axisY)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", x(v), axisY+14, num(v))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", x(v), axisY+14, html.EscapeString(human(v, "ns")))
 	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
