@@ -8,7 +8,9 @@ import (
 
 // Chan is a channel between tasks: Send and Recv park the calling task, not
 // its worker, while they wait. Create one with NewChan; the zero value is not
-// usable. A Chan may be shared by tasks on any workers and of any schedulers.
+// usable. A Chan belongs to the tasks of one Run, on any of its workers: a
+// task parked on it must be woken by another task of that Run (see "Waking
+// from outside" in the package doc).
 //
 // Its semantics are those of a Go channel: a send happens before the
 // corresponding receive completes; on an unbuffered channel, the receive
@@ -245,8 +247,8 @@ func (c *Chan[T]) recvLocked() (v T, ok, done bool, partner *Task) {
 }
 
 // Close closes c: waiting receivers get (zero, false), as will receivers once
-// the buffer is drained; waiting senders panic. Close may be called from any
-// task or goroutine. It panics if c is already closed.
+// the buffer is drained; waiting senders panic. Close may be called by any
+// task of the Run c belongs to. It panics if c is already closed.
 func (c *Chan[T]) Close() {
 	c.mu.Lock()
 	if c.closed {

@@ -51,8 +51,10 @@
 // # The worker loop
 //
 // Each worker has a local run queue of 256 tasks; when it overflows, half of
-// it moves to a global queue. A task woken by a running task goes to the
-// waker's next slot and runs as soon as the waker parks or yields; the next
+// it moves to a global queue. A task woken by a running task through an
+// operation that names the waker (Send, Recv, Select, Go) goes to the
+// waker's next slot (Close, Unlock and Done take no task, and their wakes go
+// to the global queue) and runs as soon as the waker parks or yields; the next
 // slot is used at most 3 times in a row, so that two tasks that keep waking
 // each other cannot starve the queue. Every 61st scheduling decision looks
 // at the global queue first. A worker with nothing to do steals half of
@@ -107,6 +109,16 @@
 // *DeadlockError naming each parked task and what it waits on (and who holds
 // the Mutex it wants), instead of hanging. The parked tasks are then
 // unwound, so that their deferred calls run, and Run leaks no goroutine.
+//
+// # Waking from outside
+//
+// The deadlock report rests on the scheduler knowing every possible waker:
+// tasks of the same Run, timers, Await work and contexts (Select with
+// OnDone, Sleep). A Chan, Mutex or WaitGroup therefore belongs to the tasks of
+// one Run: a task parked on it must be woken by a task of that Run. A plain
+// goroutine, or a task of another Run, that would close, unlock or count down
+// later is not foreseen: Run reports a deadlock first. To wait for the world
+// outside, use Await, or Select on a context.
 //
 // A cycle of tasks each waiting for a Mutex the next one holds is found when
 // it closes, even while other tasks still run: the Lock that would close it

@@ -130,8 +130,8 @@ func (m *Mutex) TryLock(t *Task) bool {
 }
 
 // Unlock unlocks m, handing it to the longest-waiting task if there is one.
-// It may be called from any task or goroutine, not only the one that locked
-// m, as with sync.Mutex. It panics if m is not locked.
+// It may be called by any task of the Run m belongs to, not only the one that
+// locked m, as with sync.Mutex. It panics if m is not locked.
 func (m *Mutex) Unlock() {
 	m.holder.Store(nil)
 	if m.state.CompareAndSwap(1, 0) {
@@ -180,8 +180,8 @@ type WaitGroup struct {
 }
 
 // Add adds delta, which may be negative, to the counter. When it reaches
-// zero, the waiting tasks are woken. Add may be called from any task or
-// goroutine; it panics if the counter goes negative. Each Done happens
+// zero, the waiting tasks are woken. Add may be called by any task of the Run
+// wg belongs to; it panics if the counter goes negative. Each Done happens
 // before the Wait it releases returns.
 func (wg *WaitGroup) Add(delta int) {
 	v := wg.n.Add(int64(delta))
@@ -192,6 +192,12 @@ func (wg *WaitGroup) Add(delta int) {
 		return
 	}
 	wg.mu.Lock()
+	if wg.n.Load() != 0 {
+		// An Add(1) came between our decrement and the lock, and a Wait
+		// may have parked since: it waits for the next zero, not this one.
+		wg.mu.Unlock()
+		return
+	}
 	var woken taskList
 	woken, wg.waiters = wg.waiters, taskList{}
 	wg.mu.Unlock()

@@ -19,6 +19,9 @@ type Case interface {
 	enqueue(t *Task, sel *selectState, idx int)
 	dequeue()
 	finish() // after the case was chosen, with no lock held
+	// reset forgets what an earlier Select left in the case, so that a
+	// Case may be built once and selected on in a loop.
+	reset()
 	waitable
 }
 
@@ -81,6 +84,8 @@ func (d *doneCase) enqueue(t *Task, sel *selectState, idx int) {
 	})
 }
 
+func (d *doneCase) reset() { d.stop = nil }
+
 func (d *doneCase) dequeue() {
 	if d.stop != nil && d.stop() {
 		d.s.external.Add(-1) // the callback will not run
@@ -117,6 +122,11 @@ func (r *recvCase[T]) enqueue(t *Task, sel *selectState, idx int) {
 
 func (r *recvCase[T]) dequeue() { r.c.recvq.remove(r.w) }
 
+func (r *recvCase[T]) reset() {
+	var zero T
+	r.w, r.v, r.ok = nil, zero, false
+}
+
 func (r *recvCase[T]) finish() {
 	if r.w != nil { // chosen while parked: the value is in the waiter
 		r.v, r.ok = r.w.v, r.w.ok
@@ -149,6 +159,8 @@ func (s *sendCase[T]) enqueue(t *Task, sel *selectState, idx int) {
 }
 
 func (s *sendCase[T]) dequeue() { s.c.sendq.remove(s.w) }
+
+func (s *sendCase[T]) reset() { s.w, s.closed = nil, false }
 
 func (s *sendCase[T]) finish() {
 	if s.closed || (s.w != nil && !s.w.ok) {
@@ -200,6 +212,7 @@ func selectCases(t *Task, cases []Case, block bool) int {
 	t.spend()
 	locks := make(selectLocks, len(cases))
 	for i, c := range cases {
+		c.reset()
 		locks[i] = c.mutex()
 	}
 	slices.SortFunc(locks, func(a, b *sync.Mutex) int {

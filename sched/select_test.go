@@ -125,3 +125,42 @@ func TestSelectDeadlockReport(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 }
+
+// A Case built once may be selected on in a loop: each Select starts afresh.
+func TestSelectCaseReuse(t *testing.T) {
+	t.Run("recv", func(t *testing.T) {
+		var vals []int
+		err := sched.New(sched.Threads(1)).Run(func(task *sched.Task) error {
+			ch := sched.NewChan[int](1)
+			c := sched.OnRecv(ch, func(v int, ok bool) { vals = append(vals, v) })
+			task.Go(func(task *sched.Task) error { ch.Send(task, 1); return nil })
+			sched.Select(task, c) // parks, gets 1 through its waiter
+			ch.Send(task, 2)
+			sched.Select(task, c) // proceeds at once with 2
+			return nil
+		})
+		if err != nil || len(vals) != 2 || vals[0] != 1 || vals[1] != 2 {
+			t.Fatalf("err %v, received %v; want [1 2]", err, vals)
+		}
+	})
+	t.Run("send", func(t *testing.T) {
+		got := 0
+		err := sched.New(sched.Threads(1)).Run(func(task *sched.Task) error {
+			in, out := sched.NewChan[int](0), sched.NewChan[int](0)
+			cases := []sched.Case{sched.OnRecv(in, nil), sched.OnSend(out, 7, nil)}
+			task.Go(func(task *sched.Task) error { in.Send(task, 1); return nil })
+			if i := sched.Select(task, cases...); i != 0 { // parks; the receive wins
+				t.Errorf("first Select chose %d", i)
+			}
+			task.Go(func(task *sched.Task) error { got, _ = out.Recv(task); return nil })
+			task.Yield()
+			if i := sched.Select(task, cases...); i != 1 { // the send proceeds
+				t.Errorf("second Select chose %d", i)
+			}
+			return nil
+		})
+		if err != nil || got != 7 {
+			t.Fatalf("err %v, got %d; want 7", err, got)
+		}
+	})
+}

@@ -14,9 +14,9 @@ type Tracer interface {
 	// Park: task stopped running, for the reason given ("yield", "sleep",
 	// or the primitive it waits on).
 	Park(task *Task, reason string)
-	// Wake: task became runnable, woken by the running task by, or by
-	// something outside any task (by == nil: a timer, Close, Unlock,
-	// Done or Await from a goroutine).
+	// Wake: task became runnable, woken by the running task by, or with
+	// by == nil when no waking task is known: a timer, Await, a context,
+	// and Close, Unlock and Done, which take no task.
 	Wake(task, by *Task)
 	// Done: task ended, with the error it failed with, if any.
 	Done(task *Task, err error)
