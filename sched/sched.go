@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weavert/weave/coro"
 	"github.com/weavert/weave/internal/runq"
 )
 
@@ -179,13 +180,20 @@ func (s *state) finish() error {
 	if s.dead != nil && !s.locked {
 		s.dead.fillStacks(nil)
 	}
+	var errs []taskError
 	for c := range s.cos {
 		c.closing = true
-		if c.e.Close() {
-			c.e.End()
+		t := c.t
+		if !c.e.Close() {
+			continue
 		}
+		// A deferred call of the unwound task may itself panic: that is
+		// the task's failure, reported with the deadlock.
+		if panicked, v, stack := c.e.Panic(); panicked && t != nil {
+			errs = append(errs, taskError{t.id, &TaskError{ID: t.id, Name: t.name, Err: &coro.PanicError{Value: v, Stack: stack}}})
+		}
+		c.e.End()
 	}
-	var errs []taskError
 	for _, w := range s.ws {
 		errs = append(errs, w.errs...)
 	}

@@ -347,3 +347,29 @@ func TestRunWhileRunningPanics(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A deferred call that panics while a deadlocked task is unwound is that
+// task's failure, reported beside the deadlock, not dropped.
+func TestPanicWhileUnwindingIsReported(t *testing.T) {
+	err := sched.New(sched.Threads(1)).Run(func(task *sched.Task) error {
+		task.GoNamed("stuck", func(task *sched.Task) error {
+			defer func() { panic("in a deferred call") }()
+			var wg sched.WaitGroup
+			wg.Add(1)
+			wg.Wait(task) // nothing will ever count down
+			return nil
+		})
+		return nil
+	})
+	if !errors.Is(err, sched.ErrDeadlock) {
+		t.Fatalf("Run = %v, want a deadlock", err)
+	}
+	var te *sched.TaskError
+	if !errors.As(err, &te) || te.Name != "stuck" {
+		t.Fatalf("Run = %v, want the stuck task's failure too", err)
+	}
+	var pe *coro.PanicError
+	if !errors.As(te, &pe) || pe.Value != "in a deferred call" {
+		t.Fatalf("the task failed with %v, want its deferred call's panic", te.Err)
+	}
+}
