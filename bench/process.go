@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -49,31 +47,6 @@ func init() {
 		setup: processMemory})
 }
 
-// Shared futex operations: these work across processes mapping one page.
-const (
-	futexWaitShared = 0 // FUTEX_WAIT
-	futexWakeShared = 1 // FUTEX_WAKE
-)
-
-// sharedPingPong is pingPong's loop for one end, on a shared futex word.
-func sharedPingPong(turn *uint32, n int, mine, theirs uint32) (switches, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	before, err := threadSwitches()
-	if err != nil {
-		return switches{}, err
-	}
-	for range n {
-		for atomic.LoadUint32(turn) != mine {
-			unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(turn)), futexWaitShared, uintptr(theirs), 0, 0, 0)
-		}
-		atomic.StoreUint32(turn, theirs)
-		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(turn)), futexWakeShared, 1, 0, 0, 0)
-	}
-	after, err := threadSwitches()
-	return after.minus(before), err
-}
-
 // mapShared maps the first page of the file at path, shared.
 func mapShared(path string) (mem []byte, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -110,7 +83,7 @@ func pingChild(_ context.Context, c *proc.Conn) error {
 		if err != nil {
 			return err
 		}
-		sw, err := sharedPingPong(turn, n, 1, 0)
+		sw, err := pingEnd(turn, n, 1, 0, false)
 		rep := pingReport{Voluntary: sw.voluntary, Involuntary: sw.involuntary}
 		if err != nil {
 			rep.Err = err.Error()
@@ -155,7 +128,7 @@ func processSwitch(n int) (func() (float64, error), func() string, error) {
 		}
 		var mine switches
 		ns, err := perOp(n, 2, func(n int) (err error) {
-			mine, err = sharedPingPong(turn, n, 0, 1)
+			mine, err = pingEnd(turn, n, 0, 1, false)
 			return err
 		})
 		if err != nil {

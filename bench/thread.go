@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -31,60 +32,60 @@ func init() {
 		setup: memory(threadParked, "Go's stack and heap per thread (its system stack and descriptors); its kernel stack is not counted")})
 }
 
-// Futex operations, from linux/futex.h (x/sys/unix does not name them).
+// Futex operations, from linux/futex.h (x/sys/unix does not name them). The
+// private ones serve threads of one process; process/switch, whose word is in
+// a page that two processes share, uses the plain ones.
 const (
-	futexWaitPrivate = 0 | 128 // FUTEX_WAIT | FUTEX_PRIVATE_FLAG
-	futexWakePrivate = 1 | 128 // FUTEX_WAKE | FUTEX_PRIVATE_FLAG
+	futexWait        = 0
+	futexWake        = 1
+	futexPrivateFlag = 128
 )
 
-func futexWait(addr *uint32, val uint32) {
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitPrivate, uintptr(val), 0, 0, 0)
+func futex(addr *uint32, op int, val uint32) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), uintptr(op), uintptr(val), 0, 0, 0)
 }
 
-func futexWake(addr *uint32) {
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWakePrivate, 1, 0, 0, 0)
+// pingEnd is one end of a ping-pong through the futex word turn: mine says
+// when it is this end's turn, theirs hands the turn over. It runs n rounds on
+// a thread of its own and returns the context switches that thread made.
+func pingEnd(turn *uint32, n int, mine, theirs uint32, private bool) (switches, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	flag := 0
+	if private {
+		flag = futexPrivateFlag
+	}
+	before, err := threadSwitches()
+	if err != nil {
+		return switches{}, err
+	}
+	for range n {
+		for atomic.LoadUint32(turn) != mine {
+			futex(turn, futexWait|flag, theirs)
+		}
+		atomic.StoreUint32(turn, theirs)
+		futex(turn, futexWake|flag, 1)
+	}
+	after, err := threadSwitches()
+	return after.minus(before), err
 }
 
-// pingPong runs n round trips between two threads through the futex word
-// turn: 0 means it is a's turn, 1 b's. Each endpoint counts its own
-// voluntary context switches.
+// pingPong runs n round trips between two threads of this process and
+// returns the context switches both made.
 func pingPong(n int) (switches, error) {
 	var turn uint32
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var total switches
-	var failed atomic.Value
-	side := func(mine, theirs uint32) {
-		defer wg.Done()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		before, err := threadSwitches()
-		if err != nil {
-			failed.Store(err)
-		}
-		for range n {
-			for atomic.LoadUint32(&turn) != mine {
-				futexWait(&turn, theirs)
-			}
-			atomic.StoreUint32(&turn, theirs)
-			futexWake(&turn)
-		}
-		after, err := threadSwitches()
-		if err != nil {
-			failed.Store(err)
-		}
-		mu.Lock()
-		total = total.plus(after.minus(before))
-		mu.Unlock()
+	type result struct {
+		sw  switches
+		err error
 	}
-	wg.Add(2)
-	go side(0, 1)
-	go side(1, 0)
-	wg.Wait()
-	if e, ok := failed.Load().(error); ok {
-		return switches{}, e
-	}
-	return total, nil
+	other := make(chan result)
+	go func() {
+		sw, err := pingEnd(&turn, n, 1, 0, true)
+		other <- result{sw, err}
+	}()
+	sw, err := pingEnd(&turn, n, 0, 1, true)
+	r := <-other
+	return sw.plus(r.sw), errors.Join(err, r.err)
 }
 
 // threadSwitch measures thread/switch and notes the real context switches
@@ -128,8 +129,8 @@ func futexOverhead(n int) error {
 	defer runtime.UnlockOSThread()
 	var w uint32
 	for range n {
-		futexWake(&w)
-		futexWait(&w, 1) // w is 0: EAGAIN at once
+		futex(&w, futexWake|futexPrivateFlag, 1)
+		futex(&w, futexWait|futexPrivateFlag, 1) // w is 0: EAGAIN at once
 	}
 	return nil
 }
