@@ -214,12 +214,19 @@ func (s *state) now() int64 { return int64(s.clock.Now().Sub(s.base)) }
 // ready makes t runnable; by is the running task that wakes it, or nil. If
 // by belongs to t's run, t goes to the next slot of by's worker and will run
 // as soon as by parks or yields; otherwise (a wake from outside any task, or
-// from another run) it goes to the global queue.
+// from another run) it goes to the global queue. Under LockThreads a started
+// task goes to its home thread's inbox instead, unless by runs there.
 func (s *state) ready(t *Task, by *Task) {
 	t.state = stateRunnable
 	t.waitOn = nil
 	if s.tracer != nil {
 		s.tracer.Wake(t, by)
+	}
+	if s.locked && t.co != nil && (by == nil || by.s != s || t.co.home != by.w) {
+		// A started task must run on its own thread: straight to its
+		// home, rather than to a queue another worker would forward from.
+		t.co.home.forward(t)
+		return
 	}
 	if by != nil && by.s == s {
 		w := by.w
