@@ -1,10 +1,13 @@
 package sched_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/weavert/weave/sched"
 )
@@ -121,3 +124,33 @@ func TestTracerConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A Sleep ended by its context leaves no timer behind: a task alone on its
+// thread then yields without a switch, as it did before the sleep.
+func TestCancelledSleepLeavesNoTimer(t *testing.T) {
+	var r recorder
+	err := sched.New(sched.Threads(1), sched.WithTracer(&r)).Run(func(task *sched.Task) error {
+		g := sched.NewGroup(task)
+		g.Go(task, func(task *sched.Task) error { return task.Sleep(time.Hour) })
+		g.Go(task, func(task *sched.Task) error { return errStop })
+		if err := g.Wait(task); !errors.Is(err, errStop) {
+			t.Errorf("Wait = %v", err)
+		}
+		r.add("mark")
+		for range 10 {
+			task.Yield()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := r.log[slices.Index(r.log, "mark"):]
+	for _, e := range after {
+		if strings.HasPrefix(e, "park 1: yield") {
+			t.Fatalf("the main task switched on a Yield with nothing else to run: %q", after)
+		}
+	}
+}
+
+var errStop = errors.New("stop")

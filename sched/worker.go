@@ -178,7 +178,7 @@ func (w *worker) loop() {
 // without switching back to the worker.
 func (w *worker) pick() *Task {
 	w.tick++
-	if w.timers.len() > 0 {
+	if w.pruneTimers() {
 		w.runTimers()
 	}
 	s := w.s
@@ -307,7 +307,7 @@ func (w *worker) park() (t *Task, stop bool) {
 	// The timer for w's earliest sleeper exists before w joins the idle
 	// list: if w is the last to go idle, a virtual clock must find it.
 	var timeout <-chan time.Time
-	if w.timers.len() > 0 {
+	if w.pruneTimers() {
 		d := time.Duration(w.timers.next() - s.now())
 		tm := s.clock.NewTimer(d)
 		defer tm.Stop()
@@ -388,7 +388,7 @@ func (w *worker) unpark() (removed bool) {
 // Yield may return at once, since the worker would pick the same task again.
 func (w *worker) alone() bool {
 	return w.ring.Len() == 0 && w.q.Len() == 0 && w.runnext == nil &&
-		w.s.gsize.Load() == 0 && w.inboxLen.Load() == 0 && w.timers.len() == 0
+		w.s.gsize.Load() == 0 && w.inboxLen.Load() == 0 && !w.pruneTimers()
 }
 
 func (w *worker) anyQueued() bool {
@@ -541,6 +541,22 @@ func (w *worker) sleep(t *Task) {
 		})
 	}
 	w.timers.push(e)
+}
+
+// pruneTimers drops the entries at the top of w's timer heap whose sleep a
+// context has already ended, and reports whether a live timer remains.
+// Without it a cancelled Sleep would keep its entry until it fell due, and
+// with it the worker's clock readings, timers armed for nothing, and Yields
+// that switch although nothing else can run.
+func (w *worker) pruneTimers() bool {
+	for w.timers.len() > 0 {
+		e := &w.timers.h[0]
+		if e.t.sleepClaim.Load() == e.gen<<1|1 {
+			return true
+		}
+		w.timers.pop()
+	}
+	return false
 }
 
 // runTimers makes the tasks whose sleep is over runnable on w.
