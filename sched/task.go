@@ -308,7 +308,9 @@ func (c *coroutine) label(t *Task) {
 func (c *coroutine) retire() {
 	c.retired = true
 	c.e.Begin()
-	c.e.Switch()
+	if !c.e.Switch() {
+		c.e.End() // its loop returned: nothing to record
+	}
 	c.s.coMu.Lock()
 	delete(c.s.cos, c)
 	c.s.coMu.Unlock()
