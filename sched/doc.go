@@ -106,8 +106,9 @@
 //
 // When no task is runnable, no timer is pending, no Await is running and
 // tasks are still parked, nothing can ever wake them: Run returns a
-// *DeadlockError naming each parked task and what it waits on (and who holds
-// the Mutex it wants), instead of hanging. The parked tasks are then
+// *DeadlockError naming each parked task, what it waits on (and who holds
+// the Mutex it wants), the function it runs and where that is defined, and
+// its stack, instead of hanging. The parked tasks are then
 // unwound, so that their deferred calls run, and Run leaks no goroutine.
 //
 // # Waking from outside

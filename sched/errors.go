@@ -50,6 +50,7 @@ type DeadlockError struct {
 type ParkedTask struct {
 	ID      uint64
 	Name    string
+	Created string // the task's function and where it is defined: "pkg.F.func1 (file.go:42)"
 	WaitsOn string // what the task waits for, and who holds it if known
 	Stack   []byte // the task's stack where it parked, as debug.Stack formats it
 
@@ -61,6 +62,9 @@ func (e *DeadlockError) Error() string {
 	fmt.Fprintf(&b, "sched: deadlock: all %d live tasks are parked and nothing can wake them:", len(e.Tasks))
 	for _, t := range e.Tasks {
 		fmt.Fprintf(&b, "\n\ttask %s waits on %s", taskLabel(t.ID, t.Name), t.WaitsOn)
+		if t.Created != "" {
+			fmt.Fprintf(&b, ", running %s", t.Created)
+		}
 	}
 	for _, t := range e.Tasks {
 		if len(t.Stack) > 0 {
@@ -80,7 +84,7 @@ func (s *state) deadlock() *DeadlockError {
 	s.coMu.Lock()
 	for c := range s.cos {
 		if t := c.t; t != nil && t.state == stateParked {
-			d.Tasks = append(d.Tasks, ParkedTask{ID: t.id, Name: t.name, WaitsOn: t.waitOn.describe(), co: c})
+			d.Tasks = append(d.Tasks, ParkedTask{ID: t.id, Name: t.name, Created: t.createdAt(), WaitsOn: t.waitOn.describe(), co: c})
 		}
 	}
 	s.coMu.Unlock()

@@ -55,6 +55,7 @@ func (g *Group) GoNamed(t *Task, name string, f func(t *Task) error) {
 		ok = true
 		return nil
 	})
+	nt.origin = f
 	w.push(nt)
 	w.s.wakep()
 }

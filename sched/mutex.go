@@ -212,10 +212,10 @@ func (wg *WaitGroup) Done() { wg.Add(-1) }
 // Go runs f as a task started by t, with Add(1) before and Done after.
 func (wg *WaitGroup) Go(t *Task, f func(t *Task) error) {
 	wg.Add(1)
-	t.Go(func(t *Task) error {
+	t.spawn("", func(t *Task) error {
 		defer wg.Done()
 		return f(t)
-	})
+	}, f)
 }
 
 // Wait parks t until the counter is zero. It must be called by t while it

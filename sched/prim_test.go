@@ -262,6 +262,16 @@ func TestDeadlock(t *testing.T) {
 				t.Errorf("task %d: %+v, want name %q waiting on %q", i, got, w.name, w.on)
 			}
 		}
+		// Each task's function and where it is defined: in this file, not
+		// in sched.
+		for _, p := range de.Tasks {
+			if !strings.Contains(p.Created, "TestDeadlock") || !strings.Contains(p.Created, "prim_test.go:") {
+				t.Errorf("task %s runs %q, want a function of TestDeadlock in prim_test.go", p.Name, p.Created)
+			}
+		}
+		if !strings.Contains(err.Error(), ", running ") {
+			t.Errorf("the report does not say what the tasks run:\n%v", err)
+		}
 	})
 }
 

@@ -61,7 +61,7 @@ type taskError struct {
 func (w *worker) newTask(parent *Task, ctx context.Context, name string, f func(*Task) error) *Task {
 	// One counter for the run rather than blocks of IDs per worker: IDs in
 	// spawn order are worth one uncontended atomic add.
-	t := &Task{s: w.s, f: f, ctx: ctx, name: name, id: w.s.ids.Add(1)}
+	t := &Task{s: w.s, f: f, origin: f, ctx: ctx, name: name, id: w.s.ids.Add(1)}
 	w.spawned++
 	if w.s.tracer != nil {
 		w.s.tracer.Spawn(t, parent)
