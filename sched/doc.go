@@ -108,8 +108,8 @@
 // tasks are still parked, nothing can ever wake them: Run returns a
 // *DeadlockError naming each parked task, what it waits on (and who holds
 // the Mutex it wants), the function it runs and where that is defined, and
-// its stack, instead of hanging. The parked tasks are then
-// unwound, so that their deferred calls run, and Run leaks no goroutine.
+// its stack, instead of hanging. The parked tasks are then unwound, so that
+// their deferred calls run, and Run leaks no goroutine.
 //
 // # Waking from outside
 //
