@@ -108,26 +108,12 @@ func BenchmarkSpawn100kGoroutines(b *testing.B) {
 	}
 }
 
-func BenchmarkSpawn100kTasks(b *testing.B) {
-	empty := func(*sched.Task) error { return nil }
-	s := sched.New()
-	b.ReportAllocs()
-	for b.Loop() {
-		err := s.Run(func(task *sched.Task) error {
-			for range spawnN {
-				task.Go(empty)
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkSpawn100kTasks(b *testing.B)          { spawn100k(b, sched.New()) }
+func BenchmarkSpawn100kTasksOneThread(b *testing.B) { spawn100k(b, sched.New(sched.Threads(1))) }
 
-func BenchmarkSpawn100kTasksOneThread(b *testing.B) {
+// spawn100k starts spawnN empty tasks on s and runs them to the end.
+func spawn100k(b *testing.B, s *sched.Scheduler) {
 	empty := func(*sched.Task) error { return nil }
-	s := sched.New(sched.Threads(1))
 	b.ReportAllocs()
 	for b.Loop() {
 		err := s.Run(func(task *sched.Task) error {
