@@ -24,6 +24,7 @@ type Scheduler struct {
 	awaitLimit int
 	clock      Clock
 	tracer     Tracer
+	timed      bool
 	running    atomic.Bool
 }
 
@@ -74,6 +75,13 @@ func AwaitLimit(n int) Option {
 // no tracer, each event costs one branch.
 func WithTracer(tr Tracer) Option {
 	return func(s *Scheduler) { s.tracer = tr }
+}
+
+// MeasureRunTime makes the scheduler measure the time each task spends
+// running, which Task.Stats reports. It costs two readings of the monotonic
+// clock per resume, which is why it is off by default.
+func MeasureRunTime() Option {
+	return func(s *Scheduler) { s.timed = true }
 }
 
 // New returns a Scheduler configured by opts.
@@ -129,6 +137,7 @@ type state struct {
 	ids       atomic.Uint64
 	tracer    Tracer // nil: tracing off, one branch per event
 	locked    bool   // LockThreads
+	timed     bool   // MeasureRunTime
 
 	// Every coroutine of the run, so that the end of a run (or a deadlock)
 	// can find parked tasks and close every coroutine.
@@ -146,6 +155,7 @@ func newState(s *Scheduler) *state {
 	st.pool.limit = s.awaitLimit
 	st.tracer = s.tracer
 	st.locked = s.locked
+	st.timed = s.timed
 	st.base = st.clock.Now()
 	st.ws = make([]*worker, s.threads)
 	for i := range st.ws {
@@ -207,6 +217,12 @@ func (s *state) finish() error {
 	}
 	return errors.Join(all...)
 }
+
+// epoch is where mono counts from.
+var epoch = time.Now()
+
+// mono reads the monotonic clock, for run times, in nanoseconds.
+func mono() int64 { return int64(time.Since(epoch)) }
 
 // now is the scheduler's clock reading in nanoseconds since the run began.
 func (s *state) now() int64 { return int64(s.clock.Now().Sub(s.base)) }

@@ -48,10 +48,29 @@ type Task struct {
 	sleepErr   error
 	waiter     any // the last channel waiter this task used, for reuse
 
+	resumes uint64 // times it started or resumed running
+	runNs   int64  // time it ran, with MeasureRunTime
+
 	// origin is the function the program gave (f may be a wrapper of
 	// WaitGroup.Go or Group.Go around it): where it is defined is what
 	// reports show of where the task came from.
 	origin func(*Task) error
+}
+
+// CreatedAt names the function t runs and where it is defined, as reports
+// show it: "pkg.TestX.func1 (/path/x_test.go:42)".
+func (t *Task) CreatedAt() string { return t.createdAt() }
+
+// TaskStats are the counters of one task.
+type TaskStats struct {
+	Resumes uint64        // times the task started or resumed running
+	Running time.Duration // time it spent running; 0 unless MeasureRunTime
+}
+
+// Stats returns t's counters. They change while t runs: read them from t
+// itself, from a Tracer's method called about t, or after Run returned.
+func (t *Task) Stats() TaskStats {
+	return TaskStats{Resumes: t.resumes, Running: time.Duration(t.runNs)}
 }
 
 // createdAt names the program's function of t and where it is defined, for
@@ -273,6 +292,7 @@ func (c *coroutine) Run() {
 				break
 			}
 			next.co, next.w, next.state, next.budget = c, w, stateRunning, budgetPerRun
+			next.resumes++
 			c.t, t = next, next
 			if w.s.tracer != nil {
 				w.s.tracer.Resume(t, w.id)

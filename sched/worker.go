@@ -47,6 +47,8 @@ type worker struct {
 	parked bool          // in state.idle; guarded by state.mu
 	wake   chan struct{} // one token per wakep that chose this worker
 
+	segStart int64 // with MeasureRunTime: when the running task was resumed
+
 	spawned, finished int // tasks created here, tasks that ended here
 	errs              []taskError
 
@@ -418,8 +420,12 @@ func (w *worker) execute(t *Task) {
 	t.w = w
 	t.state = stateRunning
 	t.budget = budgetPerRun
+	t.resumes++
 	if w.s.tracer != nil {
 		w.s.tracer.Resume(t, w.id)
+	}
+	if w.s.timed {
+		w.segStart = mono()
 	}
 	c.e.Begin()
 	c.e.Switch()
@@ -427,6 +433,9 @@ func (w *worker) execute(t *Task) {
 	if t == nil {
 		w.putCoroutine(c)
 		return
+	}
+	if w.s.timed {
+		t.runNs += mono() - w.segStart
 	}
 	if w.s.tracer != nil {
 		w.tracePark(t)
@@ -505,6 +514,11 @@ func (w *worker) putCoroutine(c *coroutine) {
 // finished records the end of t, which ran on w.
 func (w *worker) end(t *Task, err error) {
 	w.finished++
+	if w.s.timed {
+		now := mono()
+		t.runNs += now - w.segStart
+		w.segStart = now // the coroutine may go straight on to the next task
+	}
 	if err != nil {
 		w.errs = append(w.errs, taskError{t.id, &TaskError{ID: t.id, Name: t.name, Err: err}})
 	}
