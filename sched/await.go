@@ -18,10 +18,15 @@ import (
 // never counts as deadlocked. If f panics, Await panics in t with a
 // *coro.PanicError holding the value and f's stack; if f calls
 // runtime.Goexit, Await returns ErrGoexit. What f does happens before Await
-// returns. Await must be called by t while it runs.
+// returns. Await must be called by t while it runs. In deterministic mode
+// it returns ErrDeterministic without running f.
 func Await[V any](t *Task, f func(ctx context.Context) (V, error)) (V, error) {
 	t.running("Await")
 	s := t.s
+	if s.sim != nil {
+		var zero V
+		return zero, ErrDeterministic
+	}
 	ctx := t.ctx
 	var (
 		v      V
@@ -66,6 +71,11 @@ func (awaitWait) describe() string { return "Await" }
 // the run from counting as deadlocked. Both happen under the same lock, so
 // that an idle scheduler never sees neither the wait nor the woken task.
 func (s *state) readyFromOutside(t *Task, count *atomic.Int64) {
+	if s.sim != nil { // a watch, polled by the worker: not outside at all
+		count.Add(-1)
+		s.ready(t, nil)
+		return
+	}
 	t.state = stateRunnable
 	t.waitOn = nil
 	if s.tracer != nil {

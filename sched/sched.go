@@ -25,7 +25,12 @@ type Scheduler struct {
 	clock      Clock
 	tracer     Tracer
 	timed      bool
+	chooser    Chooser
+	maxSteps   uint64
 	running    atomic.Bool
+
+	statsMu sync.Mutex
+	last    RunStats
 }
 
 // Option configures a Scheduler.
@@ -109,7 +114,15 @@ func (s *Scheduler) Run(main func(t *Task) error) error {
 	}
 	defer s.running.Store(false)
 	st := newState(s)
-	return st.run(main)
+	err := st.run(main)
+	var stats RunStats
+	if m := st.sim; m != nil {
+		stats = RunStats{Steps: m.step, Checksum: m.sum, Virtual: time.Duration(m.now)}
+	}
+	s.statsMu.Lock()
+	s.last = stats
+	s.statsMu.Unlock()
+	return err
 }
 
 // state is one Run: the workers, the global queue and what the workers share.
@@ -126,6 +139,7 @@ type state struct {
 	idle   []*worker
 	done   bool
 	dead   *DeadlockError
+	limit  *StepLimitError
 	stop   chan struct{} // closed when the run ends
 
 	gsize     atomic.Int32 // entries in global, readable without mu
@@ -137,6 +151,7 @@ type state struct {
 	ids       atomic.Uint64
 	tracer    Tracer // nil: tracing off, one branch per event
 	locked    bool   // LockThreads
+	sim       *sim   // deterministic mode, or nil
 	timed     bool   // MeasureRunTime
 
 	// Every coroutine of the run, so that the end of a run (or a deadlock)
@@ -156,10 +171,18 @@ func newState(s *Scheduler) *state {
 	st.tracer = s.tracer
 	st.locked = s.locked
 	st.timed = s.timed
+	threads := s.threads
+	if s.chooser != nil {
+		st.sim = newSim(s.chooser, s.maxSteps)
+		st.clock = simClock{st.sim}
+		st.locked = false
+		threads = 1
+		st.n = 1
+	}
 	st.base = st.clock.Now()
-	st.ws = make([]*worker, s.threads)
+	st.ws = make([]*worker, threads)
 	for i := range st.ws {
-		st.ws[i] = &worker{s: st, id: i, wake: make(chan struct{}, 1), rng: uint32(i)*2654435761 + 1, solo: s.threads == 1}
+		st.ws[i] = &worker{s: st, id: i, wake: make(chan struct{}, 1), rng: uint32(i)*2654435761 + 1, solo: threads == 1}
 	}
 	return st
 }
@@ -215,6 +238,9 @@ func (s *state) finish() error {
 	if s.dead != nil {
 		all = append(all, s.dead)
 	}
+	if s.limit != nil {
+		all = append(all, s.limit)
+	}
 	return errors.Join(all...)
 }
 
@@ -225,7 +251,12 @@ var epoch = time.Now()
 func mono() int64 { return int64(time.Since(epoch)) }
 
 // now is the scheduler's clock reading in nanoseconds since the run began.
-func (s *state) now() int64 { return int64(s.clock.Now().Sub(s.base)) }
+func (s *state) now() int64 {
+	if s.sim != nil {
+		return s.sim.now
+	}
+	return int64(s.clock.Now().Sub(s.base))
+}
 
 // ready makes t runnable; by is the running task that wakes it, or nil. If
 // by belongs to t's run, t goes to the next slot of by's worker and will run
@@ -237,6 +268,10 @@ func (s *state) ready(t *Task, by *Task) {
 	t.waitOn = nil
 	if s.tracer != nil {
 		s.tracer.Wake(t, by)
+	}
+	if s.sim != nil {
+		s.sim.runnable = append(s.sim.runnable, t)
+		return
 	}
 	if s.locked && t.co != nil && (by == nil || by.s != s || t.co.home != by.w) {
 		// A started task must run on its own thread: straight to its

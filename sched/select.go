@@ -69,7 +69,7 @@ func (d *doneCase) enqueue(t *Task, sel *selectState, idx int) {
 	s := t.s
 	d.s = s
 	s.external.Add(1)
-	d.stop = context.AfterFunc(d.ctx, func() {
+	d.stop = s.afterFunc(d.ctx, func() {
 		d.mu.Lock() // the task is suspended once this is free
 		won := sel.fired.CompareAndSwap(false, true)
 		if won {
@@ -221,7 +221,12 @@ func selectCases(t *Task, cases []Case, block bool) int {
 	locks.Lock()
 
 	// Pass 1: a case that can proceed now, looked at in random order.
-	order := rand.Perm(len(cases))
+	var order []int
+	if m := t.s.sim; m != nil {
+		order = m.perm(len(cases))
+	} else {
+		order = rand.Perm(len(cases))
+	}
 	for _, i := range order {
 		if done, partner := cases[i].try(); done {
 			locks.Unlock()

@@ -74,6 +74,10 @@ func (w *worker) newTask(parent *Task, ctx context.Context, name string, f func(
 // push appends t to w's local queue; when the queue is full, half of it and
 // t go to the global queue, so that one busy worker's backlog is shared.
 func (w *worker) push(t *Task) {
+	if m := w.s.sim; m != nil {
+		m.runnable = append(m.runnable, t)
+		return
+	}
 	if w.solo {
 		w.ring.Push(t)
 		return
@@ -145,6 +149,10 @@ func (w *worker) closeCoroutines() {
 
 // pushLocal appends t to w's local queue, which has room for it.
 func (w *worker) pushLocal(t *Task) {
+	if m := w.s.sim; m != nil {
+		m.runnable = append(m.runnable, t)
+		return
+	}
 	if w.solo {
 		w.ring.Push(t)
 	} else {
@@ -184,6 +192,9 @@ func (w *worker) pick() *Task {
 		w.runTimers()
 	}
 	s := w.s
+	if s.sim != nil {
+		return s.sim.choose()
+	}
 	if w.inboxLen.Load() > 0 {
 		if t := w.takeInbox(); t != nil {
 			return t
@@ -225,6 +236,9 @@ func (w *worker) pick() *Task {
 // as needed. It returns nil when the run is over.
 func (w *worker) findRunnable() *Task {
 	s := w.s
+	if s.sim != nil {
+		return w.simNext()
+	}
 	for {
 		if t := w.pick(); t != nil {
 			w.resetSpinning()
@@ -388,7 +402,13 @@ func (w *worker) unpark() (removed bool) {
 
 // alone reports whether w has nothing to run but its current task: then a
 // Yield may return at once, since the worker would pick the same task again.
+//
+// In deterministic mode every Yield is a step: a task that yields in a loop
+// while waiting for virtual time to pass is a livelock that MaxSteps stops.
 func (w *worker) alone() bool {
+	if w.s.sim != nil {
+		return false
+	}
 	return w.ring.Len() == 0 && w.q.Len() == 0 && w.runnext == nil &&
 		w.s.gsize.Load() == 0 && w.inboxLen.Load() == 0 && !w.pruneTimers()
 }
@@ -547,7 +567,7 @@ func (w *worker) sleep(t *Task) {
 	e := timer{when: t.wakeAt, t: t, gen: t.sleepGen}
 	if t.ctx.Done() != nil {
 		armed := e.gen<<1 | 1
-		e.stop = context.AfterFunc(t.ctx, func() {
+		e.stop = s.afterFunc(t.ctx, func() {
 			if t.sleepClaim.CompareAndSwap(armed, armed-1) {
 				t.sleepErr = t.ctx.Err()
 				s.readyFromOutside(t, &s.sleeping)
