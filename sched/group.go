@@ -1,8 +1,12 @@
 package sched
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -19,8 +23,9 @@ type Group struct {
 	cancel context.CancelCauseFunc
 	wg     WaitGroup
 
-	mu  sync.Mutex
-	err error
+	mu   sync.Mutex
+	err  error
+	live map[*Task]struct{} // tasks started by its tasks, not yet ended
 }
 
 // NewGroup returns a group whose context is derived from t's.
@@ -56,8 +61,24 @@ func (g *Group) GoNamed(t *Task, name string, f func(t *Task) error) {
 		return nil
 	})
 	nt.origin = f
+	nt.grp = g
 	w.push(nt)
 	w.s.wakep()
+}
+
+func (g *Group) track(t *Task) {
+	g.mu.Lock()
+	if g.live == nil {
+		g.live = make(map[*Task]struct{})
+	}
+	g.live[t] = struct{}{}
+	g.mu.Unlock()
+}
+
+func (g *Group) forget(t *Task) {
+	g.mu.Lock()
+	delete(g.live, t)
+	g.mu.Unlock()
 }
 
 // ErrGroupTaskAborted is the cause of a group's cancellation when one of its
@@ -76,10 +97,53 @@ func (g *Group) fail(err error) {
 // Wait parks t until every task of the group has ended, cancels the group's
 // context, and returns the first error a task returned (or nil). It must be
 // called by t while it runs.
+//
+// A task that the group's tasks started (with Task.Go or WaitGroup.Go,
+// directly or not) belongs to the group too: if one has not ended when the
+// group's own tasks have, it leaked, as a goroutine does that an early
+// return left blocked on a channel. Wait then also returns a *LeakError
+// naming them (errors.Is(err, ErrLeak)), joined after the first error. The
+// leaked tasks go on; the cancelled context may still end them.
 func (g *Group) Wait(t *Task) error {
 	g.wg.Wait(t)
 	g.cancel(context.Canceled)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.err
+	if len(g.live) == 0 {
+		return g.err
+	}
+	leak := &LeakError{}
+	for u := range g.live {
+		leak.Tasks = append(leak.Tasks, LeakedTask{ID: u.id, Name: u.name, Created: u.createdAt()})
+	}
+	slices.SortFunc(leak.Tasks, func(a, b LeakedTask) int { return cmp.Compare(a.ID, b.ID) })
+	return errors.Join(g.err, leak)
 }
+
+// ErrLeak is what a *LeakError matches with errors.Is.
+var ErrLeak = errors.New("sched: task leaked past its group")
+
+// LeakError reports tasks started from a Group's tasks that had not ended
+// when the group's own tasks had.
+type LeakError struct {
+	Tasks []LeakedTask // ordered by ID
+}
+
+// LeakedTask is a task of a LeakError.
+type LeakedTask struct {
+	ID      uint64
+	Name    string
+	Created string // the task's function and where it is defined
+}
+
+func (e *LeakError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sched: %d task(s) leaked past their group:", len(e.Tasks))
+	for _, t := range e.Tasks {
+		fmt.Fprintf(&b, "\n\ttask %s, running %s", taskLabel(t.ID, t.Name), t.Created)
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrLeak.
+func (e *LeakError) Is(target error) bool { return target == ErrLeak }

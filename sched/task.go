@@ -48,6 +48,9 @@ type Task struct {
 	sleepErr   error
 	waiter     any // the last channel waiter this task used, for reuse
 
+	grp     *Group // the innermost group it runs under, or nil
+	tracked bool   // in grp.live: started by a task of grp, not by grp.Go
+
 	resumes uint64 // times it started or resumed running
 	runNs   int64  // time it ran, with MeasureRunTime
 
@@ -137,6 +140,10 @@ func (t *Task) spawn(name string, f, origin func(t *Task) error) {
 	w := t.running("Go")
 	nt := w.newTask(t, t.ctx, name, f)
 	nt.origin = origin
+	if g := t.grp; g != nil {
+		nt.grp, nt.tracked = g, true
+		g.track(nt)
+	}
 	w.push(nt)
 	w.s.wakep()
 }

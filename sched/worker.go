@@ -543,6 +543,9 @@ func (w *worker) end(t *Task, err error) {
 		w.errs = append(w.errs, taskError{t.id, &TaskError{ID: t.id, Name: t.name, Err: err}})
 	}
 	t.state = stateDone
+	if t.tracked {
+		t.grp.forget(t)
+	}
 	if w.s.tracer != nil {
 		w.s.tracer.Done(t, err)
 	}

@@ -1,0 +1,180 @@
+package sched
+
+import (
+	"fmt"
+	"sync"
+)
+
+// RWMutex is a reader/writer lock for tasks: any number of readers or one
+// writer. Lock and RLock park the task, not its worker. The zero value is
+// unlocked. An RWMutex must not be copied after first use.
+//
+// As with sync.RWMutex, a writer waiting in Lock keeps new readers out, so
+// that writers do not starve: a task that takes a read lock it already holds
+// (a recursive read lock) waits forever if a writer came in between. An
+// Unlock lets all waiting readers in before the next writer.
+type RWMutex struct {
+	mu      sync.Mutex
+	readers int  // read locks held
+	writer  bool // the write lock is held
+	rq, wq  taskList
+	nw      int // tasks waiting in Lock
+}
+
+// Lock locks rw for writing, parking t until no task holds it.
+func (rw *RWMutex) Lock(t *Task) {
+	t.running("RWMutex.Lock")
+	t.spend()
+	rw.mu.Lock()
+	if !rw.writer && rw.readers == 0 {
+		rw.writer = true
+		rw.mu.Unlock()
+		return
+	}
+	rw.nw++
+	rw.wq.push(t)
+	t.park(rw, &rw.mu) // Unlock or RUnlock handed us the lock
+}
+
+// TryLock locks rw for writing if it is free, and reports whether it did.
+func (rw *RWMutex) TryLock(t *Task) bool {
+	t.spend()
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.writer || rw.readers > 0 {
+		return false
+	}
+	rw.writer = true
+	return true
+}
+
+// Unlock unlocks rw for writing: the waiting readers get it, or else the
+// longest-waiting writer. It panics if rw is not locked for writing.
+func (rw *RWMutex) Unlock() {
+	rw.mu.Lock()
+	if !rw.writer {
+		rw.mu.Unlock()
+		panic("sched: Unlock of unlocked RWMutex")
+	}
+	rw.writer = false
+	var woken taskList
+	if !rw.rq.empty() {
+		for t := rw.rq.pop(); t != nil; t = rw.rq.pop() {
+			rw.readers++
+			woken.push(t)
+		}
+	} else if t := rw.wq.pop(); t != nil {
+		rw.nw--
+		rw.writer = true
+		woken.push(t)
+	}
+	rw.mu.Unlock()
+	for t := woken.pop(); t != nil; t = woken.pop() {
+		t.s.ready(t, nil)
+	}
+}
+
+// RLock locks rw for reading, parking t while a writer holds it or waits
+// for it.
+func (rw *RWMutex) RLock(t *Task) {
+	t.running("RWMutex.RLock")
+	t.spend()
+	rw.mu.Lock()
+	if !rw.writer && rw.nw == 0 {
+		rw.readers++
+		rw.mu.Unlock()
+		return
+	}
+	rw.rq.push(t)
+	t.park(rw, &rw.mu)
+}
+
+// TryRLock locks rw for reading if it can without waiting, and reports
+// whether it did.
+func (rw *RWMutex) TryRLock(t *Task) bool {
+	t.spend()
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.writer || rw.nw > 0 {
+		return false
+	}
+	rw.readers++
+	return true
+}
+
+// RUnlock undoes one RLock. The last reader out hands rw to the
+// longest-waiting writer. It panics if rw is not locked for reading.
+func (rw *RWMutex) RUnlock() {
+	rw.mu.Lock()
+	if rw.readers == 0 {
+		rw.mu.Unlock()
+		panic("sched: RUnlock of unlocked RWMutex")
+	}
+	rw.readers--
+	var next *Task
+	if rw.readers == 0 {
+		if next = rw.wq.pop(); next != nil {
+			rw.nw--
+			rw.writer = true
+		}
+	}
+	rw.mu.Unlock()
+	if next != nil {
+		next.s.ready(next, nil)
+	}
+}
+
+func (rw *RWMutex) describe() string {
+	return fmt.Sprintf("sched.RWMutex %p", rw)
+}
+
+// Cond is a condition variable for tasks, on a Mutex: Wait unlocks the
+// Mutex and parks the task until Signal or Broadcast wakes it, then locks
+// the Mutex again. Create one with NewCond.
+//
+// As with sync.Cond, a woken task must check its condition again, in a
+// loop; and a Signal with no task waiting is lost.
+type Cond struct {
+	L       *Mutex
+	mu      sync.Mutex
+	waiters taskList
+}
+
+// NewCond returns a Cond on m.
+func NewCond(m *Mutex) *Cond { return &Cond{L: m} }
+
+// Wait unlocks c.L, parks t until it is signalled, and locks c.L again
+// before it returns. t must hold c.L.
+func (c *Cond) Wait(t *Task) {
+	t.running("Cond.Wait")
+	c.mu.Lock()
+	c.waiters.push(t)
+	c.L.Unlock()
+	t.park(c, &c.mu)
+	c.L.Lock(t)
+}
+
+// Signal wakes the task that has waited longest, if any.
+func (c *Cond) Signal() {
+	c.mu.Lock()
+	t := c.waiters.pop()
+	c.mu.Unlock()
+	if t != nil {
+		t.s.ready(t, nil)
+	}
+}
+
+// Broadcast wakes every waiting task.
+func (c *Cond) Broadcast() {
+	c.mu.Lock()
+	woken := c.waiters
+	c.waiters = taskList{}
+	c.mu.Unlock()
+	for t := woken.pop(); t != nil; t = woken.pop() {
+		t.s.ready(t, nil)
+	}
+}
+
+func (c *Cond) describe() string {
+	return fmt.Sprintf("sched.Cond %p", c)
+}
