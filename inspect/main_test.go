@@ -1,0 +1,78 @@
+package inspect_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/weavert/weave/inspect"
+	"github.com/weavert/weave/proc"
+	"github.com/weavert/weave/sched"
+)
+
+// Entry points of the children the tests start: the test binary
+// re-executes itself into them.
+var entries = map[string]proc.Entry{
+	// inspected runs a scheduler of two locked threads with ten tasks
+	// parked on a channel, says "ready" and waits for the parent to close.
+	"inspected": func(ctx context.Context, c *proc.Conn) error {
+		rec := inspect.NewRecorder(inspect.Config{Name: "child", Threads: 2, LockedThreads: true, Timeline: true})
+		defer rec.Close()
+		peer := inspect.Parent(c)
+		defer peer.Close()
+		s := sched.New(sched.Threads(2), sched.LockThreads(), sched.MeasureRunTime(), sched.WithTracer(rec))
+		return s.Run(func(t *sched.Task) error {
+			ch := sched.NewChan[int](0)
+			for i := range 10 {
+				t.GoNamed(fmt.Sprintf("waiter-%d", i), func(t *sched.Task) error {
+					ch.Recv(t)
+					return nil
+				})
+			}
+			if err := peer.SendFrom(t, []byte("ready")); err != nil {
+				return err
+			}
+			sched.Await(t, func(context.Context) ([]byte, error) { return peer.Recv() })
+			ch.Close()
+			return nil
+		})
+	},
+	// garbage answers every frame with bytes no Peer sends.
+	"garbage": func(ctx context.Context, c *proc.Conn) error {
+		for {
+			m, err := c.Recv()
+			if err != nil {
+				return nil
+			}
+			c.Send([]byte{0xff, 1, 2, 3})
+			c.Send(nil)
+			if len(m) >= 9 {
+				// An answer to the request, of the right kind, that does
+				// not decode.
+				c.Send(append([]byte{m[0] + 1}, append(m[1:9], '{', 'x')...))
+			}
+		}
+	},
+	// mute never answers: it reads and drops every frame.
+	"mute": func(ctx context.Context, c *proc.Conn) error {
+		for {
+			if _, err := c.Recv(); err != nil {
+				return nil
+			}
+		}
+	},
+}
+
+func TestMain(m *testing.M) {
+	for name, fn := range entries {
+		proc.Register(name, fn)
+	}
+	proc.Main()
+	// A race-enabled child sleeps a second in os.Exit unless told not to.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	goleak.VerifyTestMain(m)
+}

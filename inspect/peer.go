@@ -1,0 +1,349 @@
+package inspect
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weavert/weave/proc"
+	"github.com/weavert/weave/sched"
+)
+
+// ErrNoAnswer is the error of a request the other side did not answer in
+// time.
+var ErrNoAnswer = errors.New("inspect: no answer")
+
+// ErrBadAnswer is the error of an answer that does not decode.
+var ErrBadAnswer = errors.New("inspect: malformed answer")
+
+// Frame kinds: the first byte of every frame a Peer sends.
+const (
+	kindMsg       byte = iota // a message of the program
+	kindMsgFlow               // a message of the program, with a trace arrow: 8-byte id first
+	kindSnapReq               // 8-byte request id, 1 byte of flags
+	kindSnapResp              // 8-byte request id, then a Process in JSON
+	kindTraceReq              // 8-byte request id
+	kindTraceResp             // 8-byte request id, then the trace events in JSON
+	kindErrResp               // 8-byte request id, then an error text
+)
+
+// Peer is one end of a proc.Conn that carries both the program's messages
+// and the control messages of snapshots and traces. Each side of the Conn
+// makes one: the parent with Child, the child with Parent. A Peer reads the
+// Conn itself, on a goroutine of its own: it answers requests for the
+// snapshot and the trace of its process as they come, and hands the
+// program's messages to Recv. So once a Conn has a Peer, the program sends
+// and receives only through the Peer.
+type Peer struct {
+	name  string
+	pid   int
+	child bool
+	c     *proc.Conn
+	lane  int
+
+	msgs chan msg
+	done chan struct{} // closed when the reader ends; then err is set
+	err  error
+
+	mu      sync.Mutex
+	ended   bool // the reader has ended: no answer can come
+	pending map[uint64]chan []byte
+	events  []event // messages received with an arrow, on lane
+	dropped uint64
+
+	reqs atomic.Uint64
+	bad  atomic.Uint64 // frames of an unknown kind, ignored
+}
+
+type msg struct {
+	data []byte
+}
+
+var lanes atomic.Int64
+
+// Child returns the Peer of the parent's end of child p, named name in the
+// tree: Snapshot includes p's snapshot and WriteTrace its timeline until
+// Close. p must run a Peer of its own on its end (Parent).
+func Child(name string, p *proc.Process) *Peer {
+	return newPeer(name, p.PID(), p.Conn(), true)
+}
+
+// Parent returns the Peer of a child's end of its Conn c, which answers the
+// parent's requests for snapshots and traces of this process.
+func Parent(c *proc.Conn) *Peer {
+	return newPeer("parent", os.Getppid(), c, false)
+}
+
+func newPeer(name string, pid int, c *proc.Conn, child bool) *Peer {
+	p := &Peer{
+		name: name, pid: pid, child: child, c: c,
+		lane:    peerLaneBase + int(lanes.Add(1)),
+		msgs:    make(chan msg, 256),
+		done:    make(chan struct{}),
+		pending: make(map[uint64]chan []byte),
+	}
+	registry.mu.Lock()
+	registry.peers = append(registry.peers, p)
+	if child {
+		registry.children = append(registry.children, p)
+	}
+	registry.mu.Unlock()
+	go p.read()
+	return p
+}
+
+// Name returns the Peer's name: the child's, or "parent".
+func (p *Peer) Name() string { return p.name }
+
+// Send sends msg to the other side. It may be called from any goroutine;
+// like proc.Conn.Send it blocks until the kernel has the message.
+func (p *Peer) Send(msg []byte) error {
+	return p.c.Send(append([]byte{kindMsg}, msg...))
+}
+
+// SendFrom sends msg to the other side for task t, which must be the
+// running task calling it. In a trace with Config.Timeline, an arrow goes
+// from t's run segment to the moment the other side received msg. Called
+// from a task, it blocks the task's thread while the kernel takes msg: for
+// small messages, a moment.
+func (p *Peer) SendFrom(t *sched.Task, msg []byte) error {
+	flow := nextFlow()
+	registry.mu.Lock()
+	recs := slices.Clone(registry.recs)
+	registry.mu.Unlock()
+	known := false
+	for _, r := range recs {
+		if r.messageOut(t, flow, p.name) {
+			known = true
+			break
+		}
+	}
+	if !known {
+		return p.Send(msg)
+	}
+	b := make([]byte, 9+len(msg))
+	b[0] = kindMsgFlow
+	binary.BigEndian.PutUint64(b[1:], flow)
+	copy(b[9:], msg)
+	return p.c.Send(b)
+}
+
+// Recv returns the next message of the program from the other side. It
+// blocks until one comes, or returns the error that ended the Conn (io.EOF
+// when the other side closed it) once the messages received are read.
+// Called from a task, it belongs in sched.Await.
+func (p *Peer) Recv() ([]byte, error) {
+	select {
+	case m := <-p.msgs:
+		return m.data, nil
+	case <-p.done:
+		select {
+		case m := <-p.msgs:
+			return m.data, nil
+		default:
+			return nil, p.err
+		}
+	}
+}
+
+// Close closes the Conn (which tells a child to finish), waits for the
+// Peer's reader to end, and removes the Peer from snapshots and traces.
+func (p *Peer) Close() error {
+	err := p.c.Close()
+	<-p.done
+	registry.mu.Lock()
+	registry.peers = slices.DeleteFunc(registry.peers, func(x *Peer) bool { return x == p })
+	registry.children = slices.DeleteFunc(registry.children, func(x *Peer) bool { return x == p })
+	registry.mu.Unlock()
+	return err
+}
+
+// read reads every frame of the Conn until it ends.
+func (p *Peer) read() {
+	defer close(p.done)
+	for {
+		b, err := p.c.Recv()
+		if err != nil {
+			p.err = err
+			p.mu.Lock()
+			p.ended = true
+			for id, ch := range p.pending {
+				close(ch)
+				delete(p.pending, id)
+			}
+			p.mu.Unlock()
+			return
+		}
+		if len(b) == 0 {
+			p.bad.Add(1)
+			continue
+		}
+		kind, body := b[0], b[1:]
+		switch kind {
+		case kindMsg:
+			p.msgs <- msg{data: body}
+		case kindMsgFlow:
+			if len(body) < 8 {
+				p.bad.Add(1)
+				continue
+			}
+			p.received(binary.BigEndian.Uint64(body))
+			p.msgs <- msg{data: body[8:]}
+		case kindSnapReq, kindTraceReq:
+			if len(body) < 8 {
+				p.bad.Add(1)
+				continue
+			}
+			p.answer(kind, body)
+		case kindSnapResp, kindTraceResp, kindErrResp:
+			if len(body) < 8 {
+				p.bad.Add(1)
+				continue
+			}
+			id := binary.BigEndian.Uint64(body)
+			p.mu.Lock()
+			ch := p.pending[id]
+			delete(p.pending, id)
+			p.mu.Unlock()
+			if ch != nil {
+				ch <- b // buffered: never blocks
+			}
+		default:
+			p.bad.Add(1)
+		}
+	}
+}
+
+// received records the end of a message arrow on p's lane.
+func (p *Peer) received(flow uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.events) >= defaultMaxEvents {
+		p.dropped++
+		return
+	}
+	p.events = append(p.events, event{kind: evMsgIn, ts: clock(), flow: flow})
+}
+
+// answer answers a request of the other side, on the reader: a snapshot
+// or a trace of this process, with its own children.
+func (p *Peer) answer(kind byte, body []byte) {
+	id := body[:8]
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	var v any
+	resp := kindSnapResp
+	if kind == kindSnapReq {
+		opts := Options{EnvValues: len(body) > 8 && body[8]&1 != 0}
+		v = Snapshot(ctx, opts).Process
+	} else {
+		resp = kindTraceResp
+		v = gather(ctx)
+	}
+	js, err := json.Marshal(v)
+	if err == nil && len(js)+9 > p.c.MaxFrame() {
+		err = fmt.Errorf("inspect: answer of %d bytes is over the frame maximum %d", len(js), p.c.MaxFrame())
+	}
+	if err != nil {
+		resp, js = kindErrResp, []byte(err.Error())
+	}
+	out := make([]byte, 0, 9+len(js))
+	out = append(out, resp)
+	out = append(out, id...)
+	out = append(out, js...)
+	p.c.Send(out) // a failed send ends the Conn, which the reader sees next
+}
+
+// request sends a request of kind with extra bytes and waits for its
+// answer, returning its body after the id.
+func (p *Peer) request(ctx context.Context, kind byte, extra []byte, timeout time.Duration) ([]byte, byte, error) {
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	id := p.reqs.Add(1)
+	ch := make(chan []byte, 1)
+	p.mu.Lock()
+	if p.ended {
+		p.mu.Unlock()
+		return nil, 0, fmt.Errorf("inspect: %s: %w", p.name, p.readErr())
+	}
+	p.pending[id] = ch
+	p.mu.Unlock()
+	forget := func() {
+		p.mu.Lock()
+		delete(p.pending, id)
+		p.mu.Unlock()
+	}
+	req := make([]byte, 9, 9+len(extra))
+	req[0] = kind
+	binary.BigEndian.PutUint64(req[1:], id)
+	req = append(req, extra...)
+	if err := p.c.Send(req); err != nil {
+		forget()
+		return nil, 0, fmt.Errorf("inspect: %s: %w", p.name, err)
+	}
+	select {
+	case b, ok := <-ch:
+		if !ok {
+			return nil, 0, fmt.Errorf("inspect: %s: %w", p.name, p.readErr())
+		}
+		if b[0] == kindErrResp {
+			return nil, 0, fmt.Errorf("inspect: %s: %s", p.name, b[9:])
+		}
+		return b[9:], b[0], nil
+	case <-ctx.Done():
+		forget()
+		return nil, 0, fmt.Errorf("%w from %s: %w", ErrNoAnswer, p.name, context.Cause(ctx))
+	}
+}
+
+func (p *Peer) readErr() error {
+	<-p.done
+	if p.err == io.EOF {
+		return fmt.Errorf("connection ended: %w", p.err)
+	}
+	return p.err
+}
+
+// Snapshot asks the other side for the snapshot of its process (with its
+// own children) and waits for it, at most opts.Timeout.
+func (p *Peer) Snapshot(ctx context.Context, opts Options) (*Process, error) {
+	var flags byte
+	if opts.EnvValues {
+		flags |= 1
+	}
+	b, kind, err := p.request(ctx, kindSnapReq, []byte{flags}, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	if kind != kindSnapResp {
+		return nil, fmt.Errorf("%w from %s: frame kind %d", ErrBadAnswer, p.name, kind)
+	}
+	var proc Process
+	if err := json.Unmarshal(b, &proc); err != nil {
+		return nil, fmt.Errorf("%w from %s: %v", ErrBadAnswer, p.name, err)
+	}
+	return &proc, nil
+}
+
+// snapshot is p's entry among the children of the tree.
+func (p *Peer) snapshot(ctx context.Context, opts Options) ChildProcess {
+	c := ChildProcess{Name: p.name, PID: p.pid}
+	proc, err := p.Snapshot(ctx, opts)
+	if err != nil {
+		c.Error = err.Error()
+		return c
+	}
+	c.Process = proc
+	return c
+}

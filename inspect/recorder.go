@@ -1,0 +1,386 @@
+package inspect
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weavert/weave/sched"
+	"golang.org/x/sys/unix"
+)
+
+// Config configures a Recorder.
+type Config struct {
+	// Name names the scheduler in snapshots and traces; "sched" if empty.
+	Name string
+	// Threads is the scheduler's number of threads (sched.Threads), so that
+	// snapshots show the threads that have not run a task yet. Threads
+	// appear at their first event in any case.
+	Threads int
+	// LockedThreads says that the scheduler runs with sched.LockThreads:
+	// then each thread's first resume reads its TID (one system call per
+	// thread), which snapshots show beside the kernel's counters for it.
+	LockedThreads bool
+	// Timeline records every run segment, park and wake-up for WriteTrace.
+	Timeline bool
+	// MaxEvents bounds the timeline of each thread: once a thread has
+	// recorded that many events it records no more, and the trace says how
+	// many it dropped. The default is 100,000.
+	MaxEvents int
+}
+
+const defaultMaxEvents = 100_000
+
+// Recorder is a sched.Tracer that keeps the live picture of one Scheduler:
+// its threads and what each runs, its live tasks with their state, wait
+// reason and counters, and the totals of the tasks that ended. With
+// Config.Timeline it also records the timeline that WriteTrace writes.
+//
+// Give it to one Scheduler with sched.WithTracer (and sched.MeasureRunTime
+// for run times). A Recorder appears in this process's snapshots and traces
+// from NewRecorder until Close. It may serve several Runs of its scheduler,
+// one after the other: the main task's spawn starts a new run's picture.
+//
+// Its methods are the Tracer's, called by the scheduler; they take one
+// lock of a shard of the task table and one of the thread's own, so that
+// threads rarely contend.
+type Recorder struct {
+	cfg    Config
+	locked bool
+
+	mu      sync.Mutex                // guards growing threads
+	threads atomic.Pointer[[]*thread] // by worker index
+
+	shards [nShards]shard
+
+	// Totals of the tasks that ended.
+	ended, endedResumes atomic.Uint64
+	endedRunning        atomic.Int64
+	spawned             atomic.Uint64
+}
+
+const nShards = 64
+
+type shard struct {
+	mu sync.Mutex
+	m  map[*sched.Task]*entry
+	_  [40]byte // one shard per cache line
+}
+
+// entry is the live state of one task, guarded by its shard's lock.
+type entry struct {
+	t        *sched.Task
+	parent   uint64
+	state    uint8
+	reason   string
+	thread   int32 // the thread it last ran on, -1 before it first runs
+	resumes  uint64
+	running  time.Duration
+	segStart int64  // while running: when the segment began (trace clock)
+	flowIn   uint64 // the wake-up arrow to end at its next resume
+	site     string // creation site, filled by the first snapshot after it ran
+}
+
+const (
+	stRunnable uint8 = iota
+	stRunning
+	stParked
+)
+
+var stateNames = [...]string{"runnable", "running", "parked"}
+
+// thread is one worker of the scheduler. Its events come from that worker
+// only; mu orders them with snapshots and trace writers.
+type thread struct {
+	index int
+	// Written by the thread's own events only, read by snapshots: atomics,
+	// so that a Recorder without a timeline takes no lock of the thread.
+	tid     atomic.Int64
+	cur     atomic.Pointer[entry] // the running task, nil when idle
+	resumes atomic.Uint64
+
+	mu      sync.Mutex
+	events  [][]event // in chunks: growing never copies what is recorded
+	n       int       // events recorded
+	dropped uint64
+}
+
+const chunk = 1024
+
+// event is one timeline record of a thread.
+type event struct {
+	kind uint8
+	ts   int64 // trace clock, ns
+	dur  int64
+	task uint64
+	flow uint64
+	name string // of the task, for a segment
+	arg  string // the park's reason, the message's receiver
+}
+
+const (
+	evSegment uint8 = iota // a task ran from ts for dur
+	evPark                 // the task parked at ts, reason in arg
+	evWakeOut              // the running task woke another: an arrow starts
+	evWakeIn               // the woken task resumed: the arrow ends
+	evMsgOut               // the running task sent a message to another process
+)
+
+// NewRecorder returns a Recorder configured by c, registered with this
+// process's snapshots and traces until Close.
+func NewRecorder(c Config) *Recorder {
+	if c.Name == "" {
+		c.Name = "sched"
+	}
+	if c.MaxEvents <= 0 {
+		c.MaxEvents = defaultMaxEvents
+	}
+	r := &Recorder{cfg: c, locked: c.LockedThreads}
+	for i := range r.shards {
+		r.shards[i].m = make(map[*sched.Task]*entry)
+	}
+	ths := make([]*thread, max(c.Threads, 0))
+	for i := range ths {
+		ths[i] = &thread{index: i}
+	}
+	r.threads.Store(&ths)
+	registry.mu.Lock()
+	registry.recs = append(registry.recs, r)
+	registry.mu.Unlock()
+	return r
+}
+
+// Close removes r from this process's snapshots and traces.
+func (r *Recorder) Close() {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	for i, x := range registry.recs {
+		if x == r {
+			registry.recs = append(registry.recs[:i], registry.recs[i+1:]...)
+			return
+		}
+	}
+}
+
+// Name returns the scheduler's name given in Config.
+func (r *Recorder) Name() string { return r.cfg.Name }
+
+func (r *Recorder) shard(t *sched.Task) *shard { return &r.shards[t.ID()%nShards] }
+
+func (r *Recorder) lookup(t *sched.Task) (*shard, *entry) {
+	sh := r.shard(t)
+	sh.mu.Lock()
+	e := sh.m[t]
+	if e == nil {
+		sh.mu.Unlock()
+		return nil, nil
+	}
+	return sh, e
+}
+
+// thread returns worker i's record, creating it at its first event.
+func (r *Recorder) thread(i int) *thread {
+	if ts := *r.threads.Load(); i < len(ts) {
+		return ts[i]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ts := *r.threads.Load()
+	if i < len(ts) {
+		return ts[i]
+	}
+	grown := make([]*thread, i+1)
+	copy(grown, ts)
+	for j := len(ts); j <= i; j++ {
+		grown[j] = &thread{index: j}
+	}
+	r.threads.Store(&grown)
+	return grown[i]
+}
+
+// Spawn implements sched.Tracer.
+func (r *Recorder) Spawn(t, parent *sched.Task) {
+	e := &entry{t: t, thread: -1}
+	if parent != nil {
+		e.parent = parent.ID()
+	} else {
+		r.newRun()
+	}
+	r.spawned.Add(1)
+	sh := r.shard(t)
+	sh.mu.Lock()
+	sh.m[t] = e
+	sh.mu.Unlock()
+}
+
+// newRun forgets the tasks of an earlier Run, which ended with it.
+func (r *Recorder) newRun() {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		clear(sh.m)
+		sh.mu.Unlock()
+	}
+	for _, th := range *r.threads.Load() {
+		th.cur.Store(nil)
+		th.tid.Store(0)
+	}
+}
+
+// Resume implements sched.Tracer.
+func (r *Recorder) Resume(t *sched.Task, i int) {
+	th := r.thread(i)
+	var now int64
+	if r.cfg.Timeline {
+		now = clock()
+	}
+	st := t.Stats()
+	sh, e := r.lookup(t)
+	if e == nil {
+		return
+	}
+	e.resumes = st.Resumes
+	e.state = stRunning
+	e.reason = ""
+	e.thread = int32(i)
+	e.segStart = now
+	flow := e.flowIn
+	e.flowIn = 0
+	sh.mu.Unlock()
+
+	if r.locked && th.tid.Load() == 0 {
+		// The worker runs on its locked thread here; once per thread.
+		th.tid.Store(int64(unix.Gettid()))
+	}
+	th.cur.Store(e)
+	th.resumes.Add(1)
+	if flow != 0 {
+		th.mu.Lock()
+		th.add(r, event{kind: evWakeIn, ts: now, task: t.ID(), flow: flow})
+		th.mu.Unlock()
+	}
+}
+
+// Park implements sched.Tracer.
+func (r *Recorder) Park(t *sched.Task, reason string) {
+	var now int64
+	if r.cfg.Timeline {
+		now = clock()
+	}
+	st := t.Stats()
+	sh, e := r.lookup(t)
+	if e == nil {
+		return
+	}
+	if reason == "yield" {
+		e.state = stRunnable
+	} else {
+		e.state = stParked
+	}
+	e.reason = reason
+	e.resumes, e.running = st.Resumes, st.Running
+	start, i := e.segStart, e.thread
+	sh.mu.Unlock()
+	r.endSegment(t, e, i, start, now, reason)
+}
+
+// endSegment records the end of t's run segment on thread i.
+func (r *Recorder) endSegment(t *sched.Task, e *entry, i int32, start, now int64, reason string) {
+	if i < 0 {
+		return
+	}
+	th := r.thread(int(i))
+	th.cur.CompareAndSwap(e, nil)
+	if r.cfg.Timeline {
+		th.mu.Lock()
+		th.add(r, event{kind: evSegment, ts: start, dur: now - start, task: t.ID(), name: t.Name()})
+		if reason != "" {
+			th.add(r, event{kind: evPark, ts: now, task: t.ID(), arg: reason})
+		}
+		th.mu.Unlock()
+	}
+}
+
+// Wake implements sched.Tracer.
+func (r *Recorder) Wake(t, by *sched.Task) {
+	var flow uint64
+	if by != nil && r.cfg.Timeline {
+		if sh, b := r.lookup(by); b != nil {
+			i := b.thread
+			sh.mu.Unlock()
+			if i >= 0 {
+				flow = nextFlow()
+				th := r.thread(int(i))
+				th.mu.Lock()
+				th.add(r, event{kind: evWakeOut, ts: clock(), task: by.ID(), flow: flow})
+				th.mu.Unlock()
+			}
+		}
+	}
+	sh, e := r.lookup(t)
+	if e == nil {
+		return
+	}
+	e.state = stRunnable
+	e.reason = ""
+	e.flowIn = flow
+	sh.mu.Unlock()
+}
+
+// Done implements sched.Tracer.
+func (r *Recorder) Done(t *sched.Task, err error) {
+	var now int64
+	if r.cfg.Timeline {
+		now = clock()
+	}
+	st := t.Stats()
+	sh := r.shard(t)
+	sh.mu.Lock()
+	e := sh.m[t]
+	delete(sh.m, t)
+	sh.mu.Unlock()
+	r.ended.Add(1)
+	r.endedResumes.Add(st.Resumes)
+	r.endedRunning.Add(int64(st.Running))
+	// A task unwound at the end of a run (a deadlock) ends without
+	// running: it has no segment to close.
+	if e != nil && e.state == stRunning {
+		r.endSegment(t, e, e.thread, e.segStart, now, "")
+	}
+}
+
+// add appends ev to th's timeline, unless th is full. th.mu is held.
+func (th *thread) add(r *Recorder, ev event) {
+	if th.n >= r.cfg.MaxEvents {
+		th.dropped++
+		return
+	}
+	th.n++
+	if k := len(th.events); k == 0 || len(th.events[k-1]) == chunk {
+		th.events = append(th.events, make([]event, 0, chunk))
+	}
+	last := &th.events[len(th.events)-1]
+	*last = append(*last, ev)
+}
+
+// messageOut records, if r knows t, that t sent a message with the arrow
+// flow, and reports whether it did.
+func (r *Recorder) messageOut(t *sched.Task, flow uint64, to string) bool {
+	if !r.cfg.Timeline {
+		return false
+	}
+	sh, e := r.lookup(t)
+	if e == nil {
+		return false
+	}
+	i := e.thread
+	sh.mu.Unlock()
+	if i < 0 {
+		return false
+	}
+	th := r.thread(int(i))
+	th.mu.Lock()
+	th.add(r, event{kind: evMsgOut, ts: clock(), task: t.ID(), flow: flow, arg: to})
+	th.mu.Unlock()
+	return true
+}
