@@ -1,87 +1,298 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"runtime"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
-	"github.com/weavert/weave/coro"
+	"golang.org/x/sys/unix"
+
+	"github.com/weavert/weave/inspect"
+	"github.com/weavert/weave/proc"
+	"github.com/weavert/weave/sched"
 )
 
-// runDemo shows coroutines at work: Eratosthenes' sieve as a chain of
-// coroutines, each one a filter that resumes the one before it. Every number
-// passes through the chain by coroutine switches alone: no goroutine is
-// scheduled, no channel is used, no lock is taken.
+// demoChildren is the number of worker processes of the demo.
+const demoChildren = 2
+
+// runDemo is the tour: a parent process and two children, each running a
+// scheduler of two threads; the children find primes with thousands of
+// chained tasks, the parent hands out the rounds and tallies them. While it
+// runs the terminal shows the tree of processes, threads and tasks; at the
+// end, task switches against the kernel's context switches.
 func runDemo(args []string, stdout, stderr io.Writer) error {
-	fs := flags("demo", "[-n N]", stderr)
-	n := fs.Int("n", 100, "how many primes to find")
+	fs := flags("demo", "[--duration D] [--http ADDR] [--trace FILE] [-n N]", stderr)
+	duration := fs.Duration("duration", 10*time.Second, "how long to run")
+	addr := fs.String("http", "", "serve the live page on `ADDR` (a port alone binds to loopback: :8080 is 127.0.0.1:8080)")
+	traceFile := fs.String("trace", "", "write the timeline of all three processes to `FILE` (Chrome Trace Event JSON: open it in ui.perfetto.dev)")
+	n := fs.Int("n", 2000, "primes in each child's sieve: the sieve is a chain of that many tasks")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	// The sieve does quadratic work: 5,000 primes take about a second.
-	if *n < 1 || *n > 5_000 {
-		return fmt.Errorf("%w: -n must be between 1 and 5000, not %d", errUsage, *n)
+	if *n < 1 || *n > 20_000 {
+		return fmt.Errorf("%w: -n must be between 1 and 20000, not %d", errUsage, *n)
+	}
+	if *duration <= 0 {
+		return fmt.Errorf("%w: --duration must be positive, not %v", errUsage, *duration)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d := &demo{stdout: stdout, n: *n, duration: *duration, timeline: *traceFile != "" || *addr != ""}
+	d.live = isTerminal(stdout)
+	return d.run(ctx, *addr, *traceFile)
+}
+
+type demo struct {
+	stdout   io.Writer
+	n        int
+	duration time.Duration
+	timeline bool
+	live     bool // stdout is a terminal: redraw the picture in place
+
+	start time.Time
+	lines int // of the picture on the terminal, to redraw it in place
+
+	lastPicture string
+	peers       []*inspect.Peer
+	procs       []*proc.Process
+
+	rangeMu sched.Mutex
+	next    int // the first number not handed out yet
+
+	mu     sync.Mutex
+	rounds []int // per child: rounds done
+	last   []result
+	primes []int // per child: primes found
+	values []uint64
+}
+
+// rangeSize is how many numbers each job tests.
+const rangeSize = 2000
+
+func (d *demo) run(ctx context.Context, addr, traceFile string) (err error) {
+	rec := inspect.NewRecorder(inspect.Config{
+		Name: "parent", Threads: workerThreads, LockedThreads: true, Timeline: d.timeline,
+	})
+	defer rec.Close()
+
+	env := []string{envPrimes + "=" + strconv.Itoa(d.n)}
+	if d.timeline {
+		env = append(env, envTimeline+"=1")
+	}
+	defer d.stopChildren()
+	for i := range demoChildren {
+		// Not ctx: Start would kill the child when it ends, and Ctrl-C must
+		// let the demo finish its round and summary first.
+		p, err := proc.Start(context.Background(), proc.Spec{Entry: workerEntry, Env: env})
+		if err != nil {
+			return err
+		}
+		d.procs = append(d.procs, p)
+		d.peers = append(d.peers, inspect.Child(fmt.Sprintf("worker-%d", i+1), p))
+	}
+	d.rounds = make([]int, demoChildren)
+	d.last = make([]result, demoChildren)
+	d.primes = make([]int, demoChildren)
+	d.values = make([]uint64, demoChildren)
+	fmt.Fprintf(d.stdout, "weave demo: parent pid %d, children %s (pid %d) and %s (pid %d), for %v\n",
+		os.Getpid(), d.peers[0].Name(), d.procs[0].PID(), d.peers[1].Name(), d.procs[1].PID(), d.duration)
+
+	if addr != "" {
+		srv, url, err := serveLive(addr)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		fmt.Fprintf(d.stdout, "live page: %s\n", url)
 	}
 
-	start := time.Now()
-	primes, switches := sieve(*n)
-	elapsed := time.Since(start)
+	d.start = time.Now()
+	runCtx, cancel := context.WithTimeout(ctx, d.duration)
+	defer cancel()
+	s := sched.New(sched.Threads(workerThreads), sched.LockThreads(), sched.MeasureRunTime(), sched.WithTracer(rec))
+	d.next = primeBound(d.n) + 1
+	err = s.Run(func(t *sched.Task) error {
+		for i, peer := range d.peers {
+			t.GoNamed("dispatch "+peer.Name(), func(t *sched.Task) error { return d.dispatch(runCtx, t, i) })
+		}
+		t.GoNamed("picture", func(t *sched.Task) error { return d.redraw(runCtx, t) })
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(d.start)
 
-	fmt.Fprintf(stdout, "weave demo: a prime sieve made of %d chained coroutines\n\n", len(primes))
-	shown := primes
-	if len(shown) > 20 {
-		shown = shown[:20]
+	// The children wait for their next job: their counters stand still.
+	tree := inspect.Snapshot(context.Background(), inspect.Options{Timeout: 5 * time.Second})
+	if !d.live {
+		// The last picture taken while the work went on, once.
+		fmt.Fprint(d.stdout, d.lastPicture)
 	}
-	words := make([]string, len(shown))
-	for i, p := range shown {
-		words[i] = fmt.Sprint(p)
+	if traceFile != "" {
+		if err := writeTrace(traceFile); err != nil {
+			return err
+		}
+		fmt.Fprintf(d.stdout, "timeline: %s (open it in ui.perfetto.dev or chrome://tracing)\n", traceFile)
 	}
-	more := ""
-	if len(primes) > len(shown) {
-		more = fmt.Sprintf(" … %d", primes[len(primes)-1])
-	}
-	fmt.Fprintf(stdout, "primes:     %s%s\n", strings.Join(words, " "), more)
-	fmt.Fprintf(stdout, "switches:   %d coroutine resumes, each a switch in and a switch out\n", switches)
-	fmt.Fprintf(stdout, "time:       %v, %.0f ns per resume with the filtering work\n",
-		elapsed.Round(time.Microsecond), float64(elapsed.Nanoseconds())/float64(max(switches, 1)))
+	fmt.Fprint(d.stdout, d.summary(tree, elapsed, ctx.Err() != nil))
 	return nil
 }
 
-// sieve finds the first n primes. The chain starts with a generator of
-// 2, 3, 4, …; each prime found adds a filter coroutine that resumes its
-// predecessor until it gets a number the prime does not divide.
-func sieve(n int) (primes []int, resumes int) {
-	type source = *coro.Coroutine[struct{}, int]
-	var chain source = coro.New(func(_ struct{}, yield func(int) struct{}) int {
-		for i := 2; ; i++ {
-			yield(i)
+// dispatch hands rounds to child i until ctx ends: each job goes out with
+// an arrow in the trace, each result comes back as one.
+func (d *demo) dispatch(ctx context.Context, t *sched.Task, i int) error {
+	peer := d.peers[i]
+	for round := 1; ctx.Err() == nil; round++ {
+		// The two dispatchers share the numbers to test: each takes the
+		// next range for its child.
+		d.rangeMu.Lock(t)
+		lo := d.next
+		d.next += rangeSize
+		d.rangeMu.Unlock()
+		b, _ := json.Marshal(job{Round: round, Lo: lo, Hi: lo + rangeSize})
+		if err := peer.SendFrom(t, b); err != nil {
+			return fmt.Errorf("%s: %w", peer.Name(), err)
 		}
-	})
-	var all []source
-	all = append(all, chain)
-	next := func(s source) int {
-		resumes++
-		v, _ := s.Resume(struct{}{})
-		return v
+		msg, err := sched.Await(t, func(context.Context) ([]byte, error) { return peer.Recv() })
+		if err != nil {
+			return fmt.Errorf("%s: %w", peer.Name(), err)
+		}
+		var res result
+		if err := json.Unmarshal(msg, &res); err != nil {
+			return fmt.Errorf("%s: result %q: %w", peer.Name(), msg, err)
+		}
+		d.mu.Lock()
+		d.rounds[i]++
+		d.last[i] = res
+		d.primes[i] += res.Primes
+		d.values[i] += res.Values
+		d.mu.Unlock()
 	}
-	for len(primes) < n {
-		p := next(chain)
-		primes = append(primes, p)
-		prev := chain
-		chain = coro.New(func(_ struct{}, yield func(int) struct{}) int {
-			for {
-				if v := next(prev); v%p != 0 {
-					yield(v)
-				}
-			}
+	return nil
+}
+
+// redraw takes a snapshot about four times a second and draws it in place
+// on a terminal; elsewhere it keeps the last one for the end.
+func (d *demo) redraw(ctx context.Context, t *sched.Task) error {
+	for {
+		// Snapshot asks the children and waits: off the scheduler's threads.
+		tree, _ := sched.Await(t, func(context.Context) (*inspect.Tree, error) {
+			return inspect.Snapshot(ctx, inspect.Options{Timeout: time.Second}), nil
 		})
-		all = append(all, chain)
+		if ctx.Err() != nil && d.lastPicture != "" {
+			return nil // the children are ending their round: keep the picture of the work
+		}
+		pic := d.picture(tree, time.Since(d.start))
+		d.lastPicture = pic
+		if d.live {
+			// Lines cut to the terminal's width: a wrapped line would
+			// throw off the count of lines to redraw.
+			pic = fitWidth(pic, terminalWidth(d.stdout))
+			d.clear()
+			d.lines = countLines(pic)
+			fmt.Fprint(d.stdout, pic)
+		}
+		if t.Sleep(250*time.Millisecond) != nil {
+			return nil
+		}
 	}
-	for _, c := range all {
-		c.Close()
+}
+
+// stopChildren closes each child's Conn, which tells it to finish, and
+// waits for it; one that does not end within two seconds is killed. No
+// child outlives the demo.
+func (d *demo) stopChildren() {
+	for _, p := range d.peers {
+		p.Close()
 	}
-	runtime.KeepAlive(all)
-	return primes, resumes
+	for _, p := range d.procs {
+		select {
+		case <-p.Done():
+		case <-time.After(2 * time.Second):
+			p.Kill()
+		}
+		p.Wait()
+	}
+}
+
+func writeTrace(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := inspect.WriteTrace(ctx, f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// serveLive serves the live page on addr; a port alone means loopback.
+func serveLive(addr string) (*http.Server, string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: --http %q: %v", errUsage, addr, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, "", err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", inspect.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "weave demo: http:", err)
+		}
+	}()
+	return srv, "http://" + ln.Addr().String() + "/", nil
+}
+
+// terminalWidth returns the width of terminal w in columns, 80 if unknown.
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			return int(ws.Col)
+		}
+	}
+	return 80
+}
+
+// fitWidth cuts every line of s to at most width-1 characters.
+func fitWidth(s string, width int) string {
+	lines := strings.SplitAfter(s, "\n")
+	for i, l := range lines {
+		r := []rune(strings.TrimSuffix(l, "\n"))
+		if len(r) >= width {
+			lines[i] = string(r[:width-1]) + "\n"
+		}
+	}
+	return strings.Join(lines, "")
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

@@ -32,7 +32,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"demo", "show coroutines at work: a prime sieve made of chained coroutines", runDemo},
+		{"demo", "the tour: processes, threads and coroutines at work, live", runDemo},
 		{"bench", "measure switches, creation and memory of coroutines, goroutines, threads and processes", runBench},
 		{"help", "print this help", nil},
 	}
