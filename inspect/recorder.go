@@ -23,9 +23,10 @@ type Config struct {
 	LockedThreads bool
 	// Timeline records every run segment, park and wake-up for WriteTrace.
 	Timeline bool
-	// MaxEvents bounds the timeline of each thread: once a thread has
-	// recorded that many events it records no more, and the trace says how
-	// many it dropped. The default is 100,000.
+	// MaxEvents bounds the timeline of each thread: a thread keeps its
+	// latest events, at most MaxEvents of them and at least seven eighths
+	// as many, dropping the oldest; the trace says how many it dropped.
+	// The default is 100,000.
 	MaxEvents int
 }
 
@@ -100,12 +101,11 @@ type thread struct {
 	resumes atomic.Uint64
 
 	mu      sync.Mutex
-	events  [][]event // in chunks: growing never copies what is recorded
-	n       int       // events recorded
+	events  [][]event // in chunks, oldest first: growing copies no event
 	dropped uint64
 }
 
-const chunk = 1024
+const chunkMax = 1024
 
 // event is one timeline record of a thread.
 type event struct {
@@ -351,13 +351,17 @@ func (r *Recorder) Done(t *sched.Task, err error) {
 
 // add appends ev to th's timeline, unless th is full. th.mu is held.
 func (th *thread) add(r *Recorder, ev event) {
-	if th.n >= r.cfg.MaxEvents {
-		th.dropped++
-		return
-	}
-	th.n++
-	if k := len(th.events); k == 0 || len(th.events[k-1]) == chunk {
-		th.events = append(th.events, make([]event, 0, chunk))
+	if k := len(th.events); k == 0 || len(th.events[k-1]) == cap(th.events[k-1]) {
+		size := max(1, min(chunkMax, r.cfg.MaxEvents/8))
+		if k*size+size > r.cfg.MaxEvents && k > 0 {
+			// Full: the oldest chunk becomes the newest.
+			old := th.events[0]
+			th.dropped += uint64(len(old))
+			copy(th.events, th.events[1:])
+			th.events[k-1] = old[:0]
+		} else {
+			th.events = append(th.events, make([]event, 0, size))
+		}
 	}
 	last := &th.events[len(th.events)-1]
 	*last = append(*last, ev)

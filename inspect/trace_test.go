@@ -200,7 +200,7 @@ func TestTrace(t *testing.T) {
 	}
 }
 
-// A full timeline drops what does not fit, and says so; arrows with a
+// A full timeline drops its oldest events, and says so; arrows with a
 // dropped end are left out.
 func TestTraceMaxEvents(t *testing.T) {
 	rec := inspect.NewRecorder(inspect.Config{Name: "small", Timeline: true, MaxEvents: 50})
@@ -220,8 +220,16 @@ func TestTraceMaxEvents(t *testing.T) {
 	if err := inspect.WriteTrace(context.Background(), &buf); err != nil {
 		t.Fatal(err)
 	}
-	checkTrace(t, buf.Bytes())
+	f := checkTrace(t, buf.Bytes())
 	if !bytes.Contains(buf.Bytes(), []byte(`"events dropped"`)) {
 		t.Errorf("no mark of the dropped events")
+	}
+	// The latest events are kept: the main task's last segment, which
+	// ended the run, is there.
+	if f.tasks[1] == 0 {
+		t.Errorf("the main task's last segment was dropped")
+	}
+	if f.segments > 50 {
+		t.Errorf("%d segments kept, want at most 50 events", f.segments)
 	}
 }

@@ -181,9 +181,16 @@ async function drawTimeline() {
     if (e.ph === "X") { t0 = Math.min(t0, e.ts); t1 = Math.max(t1, e.ts + e.dur); }
   }
   if (t0 === Infinity) { status.textContent = "the trace is empty: run with a Recorder whose Config.Timeline is set"; return; }
+  // The window: #timeline?start=MS&span=MS from the trace's beginning;
+  // by default the 3 ms before the last message between processes
+  // arrived (or the trace's last 3 ms), where every process was at work.
   const p = params();
-  const start = t0 + (p.start || 0) * 1000;
-  const span = p.span ? p.span * 1000 : (t1 - t0);
+  let anchor = t1;
+  let lastMsg = -Infinity;
+  for (const e of evs) if (e.ph === "f" && e.cat === "msg") lastMsg = Math.max(lastMsg, e.ts);
+  if (lastMsg > -Infinity) anchor = lastMsg;
+  const span = p.span ? p.span * 1000 : Math.min(3000, t1 - t0);
+  const start = p.start !== undefined ? t0 + p.start * 1000 : Math.max(t0, anchor - span * 0.85);
   const end = start + span;
   // Tracks: processes in order of pid, their threads by sort index.
   const tracks = new Map();
@@ -203,7 +210,7 @@ async function drawTimeline() {
   for (let i = 0; i <= ticks; i++) {
     const ts = start + span * i / ticks;
     root.appendChild(svg("line", { x1: x(ts), x2: x(ts), y1: 18, y2: 26, stroke: "#888" }));
-    const label = span >= 10000 ? ((ts - t0) / 1000).toFixed(1) + " ms" : ((ts - t0) / 1000).toFixed(3) + " ms";
+    const label = "+" + ((ts - start) / 1000).toFixed(span >= 10000 ? 1 : 3) + " ms";
     root.appendChild(svg("text", { x: x(ts) + 2, y: 14, "font-size": 10, fill: "#555" }, label));
   }
   for (const pid of pids) {
@@ -259,7 +266,7 @@ async function drawTimeline() {
   }
   view.replaceChildren(root);
   status.textContent = pids.length + " processes · " + rows.size + " tracks · " + count(slices) +
-    " run segments and " + count(arrows) + " arrows shown · " + (span / 1000).toFixed(2) + " ms";
+    " run segments and " + count(arrows) + " arrows shown · " + (span / 1000).toFixed(2) + " ms from " + ((start - t0) / 1000).toFixed(1) + " ms into the trace";
   status.dataset.slices = slices;
   status.dataset.arrows = arrows;
   status.dataset.done = "1";
