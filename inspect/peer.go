@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"sync"
@@ -309,10 +308,7 @@ func (p *Peer) request(ctx context.Context, kind byte, extra []byte, timeout tim
 
 func (p *Peer) readErr() error {
 	<-p.done
-	if p.err == io.EOF {
-		return fmt.Errorf("connection ended: %w", p.err)
-	}
-	return p.err
+	return fmt.Errorf("connection ended: %w", p.err)
 }
 
 // Snapshot asks the other side for the snapshot of its process (with its

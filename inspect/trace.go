@@ -67,9 +67,9 @@ func us(ns int64) float64 { return float64(ns) / 1e3 }
 
 // WriteTrace writes the timeline of this process, its Recorders with
 // Config.Timeline and the messages its Peers received, and of the children
-// watched with Child (asked for over their Conn, each within Options'
-// default timeout), to w as Chrome Trace Event JSON, which Perfetto
-// (ui.perfetto.dev) and chrome://tracing open. In it, pid is the process
+// watched with Child (asked for over their Conn, each waited for ten
+// seconds at most, or until ctx ends), to w as Chrome Trace Event JSON,
+// which Perfetto (ui.perfetto.dev) and chrome://tracing open. In it, pid is the process
 // and tid the thread; each run segment of a task is a complete event ("X"),
 // each park an instant ("i") with the reason, each wake-up by a task and
 // each message between processes an arrow (flow events "s" and "f" with
@@ -124,9 +124,13 @@ func gather(ctx context.Context) []TraceEvent {
 	return evs
 }
 
+// traceTimeout bounds the wait for a child's trace: a download, not a live
+// poll, and a child may have a few hundred thousand events to write.
+const traceTimeout = 10 * time.Second
+
 // trace asks the child for its events and names its process after p.
 func (p *Peer) trace(ctx context.Context) ([]TraceEvent, error) {
-	b, kind, err := p.request(ctx, kindTraceReq, nil, defaultTimeout)
+	b, kind, err := p.request(ctx, kindTraceReq, nil, traceTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -193,14 +194,14 @@ func TestChain(t *testing.T) {
 	want := plain(hi)
 	s := sched.New(sched.Threads(2))
 	err := s.Run(func(tk *sched.Task) error {
-		c := newChain(tk, n)
+		c := newChain(context.Background(), tk, n)
 		defer c.close(tk)
 		if fmt.Sprint(c.primes) != fmt.Sprint(want[:n]) {
 			t.Errorf("chain = %v, want %v", c.primes, want[:n])
 		}
 		var got int
 		for from := lo; from < hi; from += 1000 {
-			r := c.count(tk, from, min(from+1000, hi))
+			r := c.count(context.Background(), tk, from, min(from+1000, hi))
 			got += r.Primes
 			if r.Chain != n || r.Values == 0 {
 				t.Errorf("result %+v", r)

@@ -63,7 +63,7 @@ func demoWorker(ctx context.Context, c *proc.Conn) error {
 	defer peer.Close()
 	s := sched.New(sched.Threads(workerThreads), sched.LockThreads(), sched.MeasureRunTime(), sched.WithTracer(rec))
 	return s.Run(func(t *sched.Task) error {
-		ch := newChain(t, n)
+		ch := newChain(ctx, t, n)
 		defer ch.close(t)
 		for {
 			msg, err := sched.Await(t, func(context.Context) ([]byte, error) { return peer.Recv() })
@@ -77,7 +77,7 @@ func demoWorker(ctx context.Context, c *proc.Conn) error {
 			if err := json.Unmarshal(msg, &j); err != nil {
 				return fmt.Errorf("demo worker: job %q: %w", msg, err)
 			}
-			res := ch.count(t, j.Lo, j.Hi)
+			res := ch.count(ctx, t, j.Lo, j.Hi)
 			res.Round = j.Round
 			b, _ := json.Marshal(res)
 			if err := peer.SendFrom(t, b); err != nil {
@@ -107,11 +107,12 @@ const endOfJob = -1
 
 // newChain builds the chain of the first n primes: the numbers 2, 3, 4, …
 // go in, and each number that comes out of the end is the next prime,
-// which gets a filter of its own at the end.
-func newChain(t *sched.Task, n int) *chain {
+// which gets a filter of its own at the end. If ctx ends first, the chain
+// is shorter.
+func newChain(ctx context.Context, t *sched.Task, n int) *chain {
 	c := &chain{src: sched.NewChan[int](64)}
 	c.tail = c.src
-	c.feed(t, 2, primeBound(n)+1)
+	c.feed(ctx, t, 2, primeBound(n)+1)
 	for {
 		v, _ := c.tail.Recv(t)
 		if v == endOfJob {
@@ -148,10 +149,15 @@ func (c *chain) filter(t *sched.Task, p int) {
 	})
 }
 
-// feed starts a task that sends lo, …, hi-1 and then endOfJob.
-func (c *chain) feed(t *sched.Task, lo, hi int) {
+// feed starts a task that sends lo, …, hi-1 and then endOfJob; it stops
+// early when ctx ends (the parent has gone), so that the chain drains at
+// once.
+func (c *chain) feed(ctx context.Context, t *sched.Task, lo, hi int) {
 	c.wg.Go(t, func(t *sched.Task) error {
 		for i := lo; i < hi; i++ {
+			if i%256 == 0 && ctx.Err() != nil {
+				break
+			}
 			c.src.Send(t, i)
 		}
 		c.src.Send(t, endOfJob)
@@ -161,12 +167,15 @@ func (c *chain) feed(t *sched.Task, lo, hi int) {
 
 // count pushes [lo, hi) through the chain and counts the primes in it;
 // the range must lie above the chain's last prime and below its square.
-func (c *chain) count(t *sched.Task, lo, hi int) result {
+func (c *chain) count(ctx context.Context, t *sched.Task, lo, hi int) result {
+	if len(c.primes) == 0 {
+		return result{Lo: lo, Hi: lo}
+	}
 	last := c.primes[len(c.primes)-1]
 	lo, hi = max(lo, last+1), min(hi, last*last)
 	res := result{Lo: lo, Hi: hi, Chain: len(c.primes)}
 	before := c.values.Load()
-	c.feed(t, lo, hi)
+	c.feed(ctx, t, lo, hi)
 	for {
 		v, _ := c.tail.Recv(t)
 		if v == endOfJob {

@@ -60,7 +60,7 @@ function drawProcess(p, title) {
 
 function drawScheduler(s) {
   const box = el("div", "sched");
-  box.appendChild(el("div", "head", "scheduler " + s.name + " · " + s.threads.length +
+  box.appendChild(el("div", "head", "weave runtime: scheduler " + s.name + " · " + s.threads.length +
     " threads · " + count(s.spawned) + " tasks started, " + count(s.ended) + " ended"));
   const lanes = new Map();
   const newLane = [];
