@@ -198,6 +198,15 @@ func (r *Recorder) thread(i int) *thread {
 	return grown[i]
 }
 
+// now reads the trace clock, for a timeline only: the live model needs no
+// clock, and a reading is a good part of an event's cost.
+func (r *Recorder) now() int64 {
+	if !r.cfg.Timeline {
+		return 0
+	}
+	return clock()
+}
+
 // Spawn implements sched.Tracer.
 func (r *Recorder) Spawn(t, parent *sched.Task) {
 	e := &entry{t: t, thread: -1}
@@ -230,10 +239,7 @@ func (r *Recorder) newRun() {
 // Resume implements sched.Tracer.
 func (r *Recorder) Resume(t *sched.Task, i int) {
 	th := r.thread(i)
-	var now int64
-	if r.cfg.Timeline {
-		now = clock()
-	}
+	now := r.now()
 	st := t.Stats()
 	sh, e := r.lookup(t)
 	if e == nil {
@@ -263,10 +269,7 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 
 // Park implements sched.Tracer.
 func (r *Recorder) Park(t *sched.Task, reason string) {
-	var now int64
-	if r.cfg.Timeline {
-		now = clock()
-	}
+	now := r.now()
 	st := t.Stats()
 	sh, e := r.lookup(t)
 	if e == nil {
@@ -305,16 +308,9 @@ func (r *Recorder) endSegment(t *sched.Task, e *entry, i int32, start, now int64
 func (r *Recorder) Wake(t, by *sched.Task) {
 	var flow uint64
 	if by != nil && r.cfg.Timeline {
-		if sh, b := r.lookup(by); b != nil {
-			i := b.thread
-			sh.mu.Unlock()
-			if i >= 0 {
-				flow = nextFlow()
-				th := r.thread(int(i))
-				th.mu.Lock()
-				th.add(r, event{kind: evWakeOut, ts: clock(), task: by.ID(), flow: flow})
-				th.mu.Unlock()
-			}
+		flow = nextFlow()
+		if !r.eventOn(by, event{kind: evWakeOut, flow: flow}) {
+			flow = 0
 		}
 	}
 	sh, e := r.lookup(t)
@@ -329,10 +325,7 @@ func (r *Recorder) Wake(t, by *sched.Task) {
 
 // Done implements sched.Tracer.
 func (r *Recorder) Done(t *sched.Task, err error) {
-	var now int64
-	if r.cfg.Timeline {
-		now = clock()
-	}
+	now := r.now()
 	st := t.Stats()
 	sh := r.shard(t)
 	sh.mu.Lock()
@@ -370,9 +363,12 @@ func (th *thread) add(r *Recorder, ev event) {
 // messageOut records, if r knows t, that t sent a message with the arrow
 // flow, and reports whether it did.
 func (r *Recorder) messageOut(t *sched.Task, flow uint64, to string) bool {
-	if !r.cfg.Timeline {
-		return false
-	}
+	return r.cfg.Timeline && r.eventOn(t, event{kind: evMsgOut, flow: flow, arg: to})
+}
+
+// eventOn records ev, now, on the thread that runs t, and reports whether
+// it did: t may be another recorder's, or not have run yet.
+func (r *Recorder) eventOn(t *sched.Task, ev event) bool {
 	sh, e := r.lookup(t)
 	if e == nil {
 		return false
@@ -382,9 +378,10 @@ func (r *Recorder) messageOut(t *sched.Task, flow uint64, to string) bool {
 	if i < 0 {
 		return false
 	}
+	ev.ts, ev.task = clock(), t.ID()
 	th := r.thread(int(i))
 	th.mu.Lock()
-	th.add(r, event{kind: evMsgOut, ts: clock(), task: t.ID(), flow: flow, arg: to})
+	th.add(r, ev)
 	th.mu.Unlock()
 	return true
 }
