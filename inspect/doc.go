@@ -40,7 +40,7 @@
 //	  "rss", "os_threads", "voluntary_switches", "involuntary_switches",
 //	  "schedulers": [{"name", "spawned", "ended", "ended_resumes",
 //	     "ended_running_ns", "switches",
-//	     "threads": [{"index", "tid"?, "state", "task"?, "resumes",
+//	     "threads": [{"index", "tid"?, "state", "task"?, "resumes", "tasks_run",
 //	        "voluntary_switches"?, "involuntary_switches"?, "os_state"?}],
 //	     "tasks": [{"id", "name"?, "parent"?, "state", "wait"?, "thread",
 //	        "created"?, "resumes", "running_ns"}]}],

@@ -99,6 +99,7 @@ type thread struct {
 	tid     atomic.Int64
 	cur     atomic.Pointer[entry] // the running task, nil when idle
 	resumes atomic.Uint64
+	started atomic.Uint64 // tasks whose first run was here
 
 	mu      sync.Mutex
 	events  [][]event // in chunks, oldest first: growing copies no event
@@ -245,6 +246,7 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 	if e == nil {
 		return
 	}
+	first := e.thread < 0
 	e.resumes = st.Resumes
 	e.state = stRunning
 	e.reason = ""
@@ -260,6 +262,9 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 	}
 	th.cur.Store(e)
 	th.resumes.Add(1)
+	if first {
+		th.started.Add(1)
+	}
 	if flow != 0 {
 		th.mu.Lock()
 		th.add(r, event{kind: evWakeIn, ts: now, task: t.ID(), flow: flow})

@@ -65,8 +65,8 @@ func TestSnapshotLive(t *testing.T) {
 		t.Fatalf("%d threads, want 1", len(sc.Threads))
 	}
 	th := sc.Threads[0]
-	if th.State != "running" || th.Task != 1 || th.Resumes < 4 || th.TID != 0 {
-		t.Errorf("thread = %+v, want running task 1 after 4 resumes, no TID", th)
+	if th.State != "running" || th.Task != 1 || th.Resumes != 5 || th.TasksRun != 4 || th.TID != 0 {
+		t.Errorf("thread = %+v, want running task 1 after 5 resumes of 4 tasks, no TID", th)
 	}
 	main, ok := taskNamed(sc, "main")
 	if !ok || main.State != "running" || main.ID != 1 || main.Thread != 0 || main.Resumes != 2 ||

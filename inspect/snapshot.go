@@ -85,8 +85,10 @@ type Thread struct {
 	State string `json:"state"`
 	// Task is the ID of the task it runs now, 0 if none.
 	Task uint64 `json:"task,omitempty"`
-	// Resumes counts the task switches it performed.
-	Resumes uint64 `json:"resumes"`
+	// Resumes counts the task switches it performed; TasksRun the tasks
+	// that started running on it.
+	Resumes  uint64 `json:"resumes"`
+	TasksRun uint64 `json:"tasks_run"`
 	// Voluntary and Involuntary are the kernel's context switches of TID.
 	Voluntary   uint64 `json:"voluntary_switches,omitempty"`
 	Involuntary uint64 `json:"involuntary_switches,omitempty"`
@@ -212,7 +214,10 @@ func (r *Recorder) snapshot() Scheduler {
 		EndedRunningNS: time.Duration(r.endedRunning.Load()),
 	}
 	for _, th := range *r.threads.Load() {
-		t := Thread{Index: th.index, TID: int(th.tid.Load()), State: "idle", Resumes: th.resumes.Load()}
+		t := Thread{
+			Index: th.index, TID: int(th.tid.Load()), State: "idle",
+			Resumes: th.resumes.Load(), TasksRun: th.started.Load(),
+		}
 		if cur := th.cur.Load(); cur != nil {
 			t.State, t.Task = "running", cur.t.ID()
 		}

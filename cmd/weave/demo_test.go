@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/weavert/weave/inspect"
 )
 
 // startWeave runs this test binary as the weave command with args, and
@@ -72,5 +76,54 @@ func TestDemoInterrupt(t *testing.T) {
 		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 			t.Errorf("child %d still exists after the demo exited (kill: %v)", pid, err)
 		}
+	}
+}
+
+// With --http the demo serves the tree of its three processes and their
+// timeline, on loopback.
+func TestDemoHTTP(t *testing.T) {
+	cmd, out := startWeave(t, "demo", "--duration", "10m", "-n", "200", "--http", ":0")
+	awaitLine(t, out, startLine)
+	url := awaitLine(t, out, pageLine)[1]
+	go func() {
+		for out.Scan() {
+		}
+	}()
+	var tree inspect.Tree
+	getJSON(t, url+"snapshot.json", &tree)
+	if len(tree.Process.Children) != 2 {
+		t.Fatalf("%d children in the tree, want 2", len(tree.Process.Children))
+	}
+	for _, c := range tree.Process.Children {
+		if c.Process == nil || len(c.Process.Schedulers) != 1 || len(c.Process.Schedulers[0].Threads) != 2 {
+			t.Errorf("child %s: %+v", c.Name, c)
+		}
+	}
+	var tr inspect.Trace
+	getJSON(t, url+"trace.json", &tr)
+	pids := map[int]bool{}
+	for _, e := range tr.TraceEvents {
+		pids[e.Pid] = true
+	}
+	if len(pids) != 3 {
+		t.Errorf("the trace has events of %d processes, want 3", len(pids))
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("demo after SIGINT: %v", err)
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("%s: %v", url, err)
 	}
 }

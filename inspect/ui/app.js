@@ -78,7 +78,7 @@ function drawScheduler(s) {
     label.appendChild(document.createTextNode("thread " + th.index + (th.tid ? " tid " + th.tid : "") + " "));
     if (th.state === "running") label.appendChild(el("span", "now", "▶ task " + th.task));
     else label.appendChild(el("span", "idle", "idle"));
-    label.appendChild(el("div", "idle", count(th.resumes) + " switches" +
+    label.appendChild(el("div", "idle", count(th.resumes) + " switches · " + count(th.tasks_run) + " tasks" +
       (th.tid ? " · kernel " + count(th.voluntary_switches) + "+" + count(th.involuntary_switches) : "")));
     row.appendChild(label);
     row.appendChild(drawMarks(lanes.get(th.index)));
