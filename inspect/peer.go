@@ -288,8 +288,9 @@ func (p *Peer) request(ctx context.Context, kind byte, extra []byte, timeout tim
 	binary.BigEndian.PutUint64(req[1:], id)
 	req = append(req, extra...)
 	if err := p.c.Send(req); err != nil {
+		// Only a Conn that is closed or broken refuses a request this small.
 		forget()
-		return nil, 0, fmt.Errorf("inspect: %s: %w", p.name, err)
+		return nil, 0, fmt.Errorf("inspect: %s: connection ended: %w", p.name, err)
 	}
 	select {
 	case b, ok := <-ch:
