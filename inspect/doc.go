@@ -7,7 +7,7 @@
 //
 // A Recorder is a sched.Tracer. Give one to each Scheduler to be seen:
 //
-//	rec := inspect.NewRecorder(inspect.Config{Name: "main", LockedThreads: true})
+//	rec := inspect.NewRecorder(inspect.Config{Name: "main", Threads: 2, LockedThreads: true})
 //	defer rec.Close()
 //	s := sched.New(sched.Threads(2), sched.LockThreads(), sched.MeasureRunTime(), sched.WithTracer(rec))
 //
@@ -18,12 +18,14 @@
 // Config.LockedThreads each thread's first resume reads its TID, so that a
 // snapshot can show the kernel's own counters for that thread beside the
 // scheduler's. With Config.Timeline it also records, per thread, every run
-// segment, park and wake-up, up to Config.MaxEvents per thread.
+// segment, park and wake-up, keeping the latest Config.MaxEvents.
 //
 // A Recorder's methods run on the scheduler's threads. Each event takes the
-// lock of one of 64 shards of the task table and the lock of its thread's
-// record, which only that thread and readers (snapshots, trace writers)
-// take, so threads rarely contend. With no Recorder, sched pays its one
+// lock of one of 64 shards of the task table; a thread's record is atomics
+// that only that thread writes, and, with a timeline, events under a lock
+// that only that thread and trace writers take. So threads rarely contend.
+// A snapshot shows a running task's counters as of its last resume (with a
+// timeline, plus the time since). With no Recorder, sched pays its one
 // branch per event.
 //
 // # Snapshots
@@ -49,7 +51,8 @@
 //
 // Fields marked ? are left out when empty. A thread's state is "running" or
 // "idle"; a task's is "runnable", "running" or "parked", and "wait" says on
-// what ("sleep", "await", a channel, a mutex, or "yield").
+// what, in the scheduler's words ("sleep", "Await", a channel, a mutex, a
+// WaitGroup, "context"), or "yield" for a task that yielded.
 //
 // # Processes
 //

@@ -39,8 +39,10 @@ const (
 // makes one: the parent with Child, the child with Parent. A Peer reads the
 // Conn itself, on a goroutine of its own: it answers requests for the
 // snapshot and the trace of its process as they come, and hands the
-// program's messages to Recv. So once a Conn has a Peer, the program sends
-// and receives only through the Peer.
+// program's messages to Recv, through a buffer of 256 of them. So once a
+// Conn has a Peer, the program sends and receives only through the Peer; a
+// program that stops reading its messages stalls the reader once the buffer
+// is full, and requests to it then go unanswered (and time out).
 type Peer struct {
 	name  string
 	pid   int

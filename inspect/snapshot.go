@@ -103,7 +103,7 @@ type Task struct {
 	Parent uint64 `json:"parent,omitempty"`
 	// State is "runnable", "running" or "parked".
 	State string `json:"state"`
-	// Wait is what a parked task waits on ("sleep", "await", a channel…),
+	// Wait is what a parked task waits on ("sleep", "Await", a channel…),
 	// or "yield" for a task that yielded.
 	Wait string `json:"wait,omitempty"`
 	// Thread is the thread it runs or last ran on, -1 before it first ran.
