@@ -1,0 +1,97 @@
+// Package simtest runs concurrent programs deterministically, replays their
+// failures, and explores their schedules to find the bugs that show up once
+// in a hundred runs.
+//
+// Go's own tools leave such bugs alone: testing/synctest fakes time but does
+// not control the order in which goroutines run and cannot replay one; the
+// race detector sees unsynchronized memory, not deadlocks or leaks. weave
+// owns its scheduler, so it can choose the order itself.
+//
+// # Deterministic runs
+//
+// A deterministic run (sched.Deterministic) has one thread. At every
+// scheduling step, a sched.Chooser picks the next task among the runnable
+// ones; time is virtual, and moves only when no task can run, straight to
+// the next timer, so that an hour of Sleep costs nothing; and nothing comes
+// in from outside: Await returns sched.ErrDeterministic without running its
+// function. A run is then a function of its program and its choices. The
+// scheduler keeps a checksum of every decision (sched.RunStats): the same
+// seed gives the same checksum, every time.
+//
+// A Strategy makes the choices from a seed:
+//
+//   - Random() picks uniformly among the runnable tasks at every step.
+//   - PCT(d) (probabilistic concurrency testing) gives each task a random
+//     priority and always runs the highest, except at d-1 random change
+//     points, where the task about to run drops below all others. A bug that
+//     needs d events in a given order among n tasks in a run of k steps is
+//     found with probability at least 1/(n·k^(d-1)) per run; depth 1 finds
+//     bugs of one ordering (an atomicity violation), depth 2 most deadlocks.
+//
+// # Exploring
+//
+// Explore runs a body under many seeds, FirstSeed, FirstSeed+1 and so on,
+// and stops at the first failure. A run fails when the scheduler's Run
+// returns an error:
+//
+//   - the body, or a task it started, returned an error or panicked;
+//   - tasks deadlocked: nothing runnable, no timer, tasks parked
+//     (sched.DeadlockError);
+//   - a Mutex.Lock closed a wait-for cycle (sched.LockCycleError);
+//   - a Group's tasks ended and left tasks they started parked
+//     (sched.ErrLeak); a task that is still parked when the whole run ends
+//     is reported as a deadlock;
+//   - the run took more than MaxSteps steps: a livelock, or a loop that
+//     yields forever (sched.ErrStepLimit).
+//
+// The Failure names the seed, the strategy (a PCT strategy with its run
+// length fixed, as the failing run used it), the step at which the first task
+// failed, the checksum, and the error, with the sched report of every task
+// involved. Explore then runs the seed once more with a tracer: Failure.Trace
+// has the run's events, one a line, each with its step and virtual time,
+// and Failure.Replayed says whether the second run differed from the first
+// (it never does for a deterministic program).
+//
+// # In tests
+//
+// Run does the same for `go test`, and fails the test at the first failure
+// with the command that replays it:
+//
+//	func TestTransfer(t *testing.T) {
+//		simtest.Run(t, transfers, simtest.PCT(2), simtest.Seeds(500))
+//	}
+//
+//	--- FAIL: TestTransfer
+//	    simtest: lock cycle at step 9 of 11, seed 4 (run 4), strategy pct:2:11, ...
+//	    replay: go test ./bank -run '^TestTransfer$' -weave.seed=4 -weave.strategy=pct:2:11
+//
+// The package registers the flags of that command: -weave.seed=N runs seed
+// N alone, -weave.strategy=S overrides the strategy, -weave.seeds=N the
+// number of seeds, and -weave.trace=FILE writes the failing run's events to
+// FILE. The replay makes the same choices, fails at the same step with the
+// same checksum.
+//
+// # Nondeterminism
+//
+// A seed fixes the run only if the program's own choices are fixed too. A
+// program that reads the real clock, iterates over a map, or lets a
+// goroutine outside the run decide which task to wake, runs differently
+// under the same seed. CheckDeterminism runs each seed twice, records the
+// runnable tasks and the choice at every step, and reports the first step
+// that differs, with both sides, as a *NondeterminismError.
+//
+// # What the body must do
+//
+// The body runs once per seed, as the main task of a fresh scheduler. It
+// must build its state afresh each time, start its tasks with the sched
+// API, and use the task's clock (Task.Sleep, Task.Now) and Sleep-based
+// timeouts rather than context.WithTimeout, which reads the real clock.
+//
+// # Costs
+//
+// BenchmarkSteps: a deterministic run takes about N million scheduling
+// steps per second on one thread with the Random strategy (two tasks
+// ping-ponging over a Chan; many tasks yielding), on the project's 2-core
+// reference machine. A small program of the bug catalogue (package bugs)
+// runs in about M µs, so 10,000 seeds take a fraction of a second.
+package simtest

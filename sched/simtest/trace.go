@@ -1,0 +1,100 @@
+package simtest
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/weavert/weave/sched"
+)
+
+// tracer is the chooser and the sched.Tracer of a traced run: it counts the
+// steps, so that each event carries the step it happened in, and writes the
+// events as text, one a line:
+//
+//	step 12 +1.5s: task 3 (worker) parks: sched.Mutex #2 held by task 1 (main)
+//
+// The run has one thread, so the methods are never called at once.
+type tracer struct {
+	inner    sched.Chooser
+	step     uint64
+	start    time.Time
+	started  bool
+	failedAt uint64 // the step of the first task that failed; 0: none yet
+	b        strings.Builder
+	// Addresses in the reasons given for parking become #1, #2, ... in
+	// the order they appear, so that the trace of a replay is the same
+	// text: addresses change from run to run.
+	addrs map[string]string
+}
+
+var addrRE = regexp.MustCompile(`0x[0-9a-f]{6,}`)
+
+func (tr *tracer) stable(reason string) string {
+	return addrRE.ReplaceAllStringFunc(reason, func(a string) string {
+		if tr.addrs == nil {
+			tr.addrs = map[string]string{}
+		}
+		n, ok := tr.addrs[a]
+		if !ok {
+			n = fmt.Sprintf("#%d", len(tr.addrs)+1)
+			tr.addrs[a] = n
+		}
+		return n
+	})
+}
+
+func (tr *tracer) Choose(runnable []*sched.Task) int {
+	tr.step++
+	return tr.inner.Choose(runnable)
+}
+
+func (tr *tracer) event(t *sched.Task, format string, args ...any) {
+	now := t.Now()
+	if !tr.started {
+		tr.start, tr.started = now, true
+	}
+	fmt.Fprintf(&tr.b, "step %d +%v: task %s ", tr.step, now.Sub(tr.start), label(t))
+	fmt.Fprintf(&tr.b, format, args...)
+	tr.b.WriteByte('\n')
+}
+
+func label(t *sched.Task) string {
+	if t.Name() == "" {
+		return fmt.Sprint(t.ID())
+	}
+	return fmt.Sprintf("%d (%s)", t.ID(), t.Name())
+}
+
+func (tr *tracer) Spawn(t, parent *sched.Task) {
+	if parent == nil {
+		tr.event(t, "starts the run")
+		return
+	}
+	tr.event(t, "spawned by task %s", label(parent))
+}
+
+func (tr *tracer) Resume(t *sched.Task, _ int) { tr.event(t, "runs") }
+
+func (tr *tracer) Park(t *sched.Task, reason string) { tr.event(t, "parks: %s", tr.stable(reason)) }
+
+func (tr *tracer) Wake(t, by *sched.Task) {
+	if by == nil {
+		tr.event(t, "wakes")
+		return
+	}
+	tr.event(t, "wakes, woken by task %s", label(by))
+}
+
+func (tr *tracer) Done(t *sched.Task, err error) {
+	if err == nil {
+		tr.event(t, "ends")
+		return
+	}
+	if tr.failedAt == 0 {
+		tr.failedAt = max(tr.step, 1)
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	tr.event(t, "fails: %s", tr.stable(msg))
+}
