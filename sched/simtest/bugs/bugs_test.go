@@ -1,0 +1,69 @@
+package bugs_test
+
+import (
+	"testing"
+
+	"github.com/weavert/weave/sched/simtest"
+	"github.com/weavert/weave/sched/simtest/bugs"
+)
+
+// Every buggy version is found within its budget, by its strategy, with
+// the failure its entry names; and the failure replays.
+func TestBuggyFound(t *testing.T) {
+	for _, b := range bugs.All {
+		t.Run(b.Name, func(t *testing.T) {
+			if b.Budget < 1 || b.Budget > 1000 {
+				t.Fatalf("budget %d, want 1 to 1,000", b.Budget)
+			}
+			f, stats := simtest.Explore(b.Buggy, b.Options(b.Budget)...)
+			if f == nil {
+				t.Fatalf("not found in %d runs of %v", stats.Runs, b.Strategy)
+			}
+			if f.Kind() != b.Failure || f.Replayed != "" {
+				t.Fatalf("found a %s, want a %s:\n%v", f.Kind(), b.Failure, f)
+			}
+			opts := append(b.Options(1), f.Strategy, simtest.FirstSeed(f.Seed))
+			g, _ := simtest.Explore(b.Buggy, opts...)
+			if g == nil || g.Step != f.Step || g.Checksum != f.Checksum || g.Kind() != f.Kind() {
+				t.Fatalf("the replay of\n%v\ngave\n%v", f, g)
+			}
+		})
+	}
+}
+
+// A buggy version fails only under some schedules: some seed passes.
+func TestBuggyNotAlways(t *testing.T) {
+	for _, b := range bugs.All {
+		t.Run(b.Name, func(t *testing.T) {
+			for seed := range uint64(1000) {
+				opts := append(b.Options(1), simtest.FirstSeed(seed))
+				if f, _ := simtest.Explore(b.Buggy, opts...); f == nil {
+					return
+				}
+			}
+			t.Fatal("every one of 1,000 seeds fails: the bug does not depend on the schedule")
+		})
+	}
+}
+
+// Every fixed version passes 10,000 seeds of its strategy, and 1,000 of
+// each other strategy (a tenth of that under the race detector).
+func TestFixedClean(t *testing.T) {
+	seeds := 10_000
+	if raceEnabled {
+		seeds = 1_000
+	}
+	for _, b := range bugs.All {
+		t.Run(b.Name, func(t *testing.T) {
+			simtest.Run(t, b.Fixed, b.Options(seeds)...)
+			for _, s := range strategies {
+				if s != b.Strategy {
+					simtest.Run(t, b.Fixed, append(b.Options(seeds/10), s)...)
+				}
+			}
+		})
+	}
+}
+
+// strategies are the columns of the table in docs/simtest.md.
+var strategies = []simtest.Strategy{simtest.Random(), simtest.PCT(1), simtest.PCT(2), simtest.PCT(3)}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package bugs_test
+
+const raceEnabled = false
