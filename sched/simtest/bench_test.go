@@ -70,26 +70,8 @@ func BenchmarkSteps(b *testing.B) {
 func BenchmarkExploreSmall(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if f, _ := simtest.Explore(racyFixed, simtest.Seeds(1)); f != nil {
+		if f, _ := simtest.Explore(counter(2, true), simtest.Seeds(1)); f != nil {
 			b.Fatal(f)
 		}
 	}
-}
-
-func racyFixed(t *sched.Task) error {
-	var mu sched.Mutex
-	n := 0
-	var wg sched.WaitGroup
-	for range 2 {
-		wg.Go(t, func(t *sched.Task) error {
-			mu.Lock(t)
-			defer mu.Unlock()
-			v := n
-			t.Yield()
-			n = v + 1
-			return nil
-		})
-	}
-	wg.Wait(t)
-	return nil
 }
