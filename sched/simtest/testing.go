@@ -55,7 +55,8 @@ func (f *seedFlag) Set(s string) error {
 
 // Run explores body as Explore does, under the options and then the flags
 // of `go test`, and fails t at the first failing run. The message gives the
-// seed, the step, the strategy, and the command that replays that run alone:
+// seed, the step, the strategy, the command that replays that run alone, and
+// then the run's error:
 //
 //	go test ./pkg -run '^TestTransfer$' -weave.seed=17 -weave.strategy=pct:3:40
 //
@@ -93,7 +94,8 @@ func Run(t testing.TB, body func(*sched.Task) error, opts ...Option) Stats {
 	} else {
 		trace = "\nadd -weave.trace=FILE to write the run's events to FILE"
 	}
-	t.Fatalf("%v\nreplay: %s%s", f, Command(t, f), trace)
+	head, rest, _ := strings.Cut(f.Error(), "\n")
+	t.Fatalf("%s\nreplay: %s%s\n%s", head, Command(t, f), trace, rest)
 	return stats
 }
 

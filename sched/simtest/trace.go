@@ -95,6 +95,8 @@ func (tr *tracer) Done(t *sched.Task, err error) {
 	if tr.failedAt == 0 {
 		tr.failedAt = max(tr.step, 1)
 	}
-	msg, _, _ := strings.Cut(err.Error(), "\n")
+	// The error without the stacks that follow a blank line, on one line.
+	msg, _, _ := strings.Cut(err.Error(), "\n\n")
+	msg = strings.NewReplacer(":\n\t", ": ", "\n\t", "; ", "\n", "; ").Replace(msg)
 	tr.event(t, "fails: %s", tr.stable(msg))
 }
