@@ -89,9 +89,16 @@
 //
 // # Costs
 //
-// BenchmarkSteps: a deterministic run takes about N million scheduling
-// steps per second on one thread with the Random strategy (two tasks
-// ping-ponging over a Chan; many tasks yielding), on the project's 2-core
-// reference machine. A small program of the bug catalogue (package bugs)
-// runs in about M µs, so 10,000 seeds take a fraction of a second.
+// Medians of `go test -run '^$' -bench . -count 5 ./sched/simtest/` on the
+// project's reference machine (2 cores, Go 1.26), one thread:
+//
+//	two tasks ping-ponging over a Chan, Random   6.8 million steps/s (147 ns a step)
+//	the same with PCT(3)                         6.5 million steps/s
+//	100 tasks yielding 100 times each, Random    6.7 million steps/s
+//	the same with PCT(3)                         2.4 million steps/s
+//	one run of a small program under Explore     5.4 µs, 52 allocations
+//
+// A step is a choice and a task switch. PCT looks at every runnable task at
+// every step, which a hundred runnable tasks make dearer. At 5 µs a run, the
+// 10,000 seeds of a small program take a twentieth of a second.
 package simtest
