@@ -122,7 +122,13 @@ func TestFailureKinds(t *testing.T) {
 			g := sched.NewGroup(t)
 			ch := sched.NewChan[int](0)
 			g.Go(t, func(t *sched.Task) error {
-				t.Go(func(t *sched.Task) error { ch.Send(t, 1); return nil })
+				started := sched.NewChan[int](1)
+				t.Go(func(t *sched.Task) error {
+					started.Send(t, 1)
+					ch.Send(t, 1) // parks: nobody receives until the group ended
+					return nil
+				})
+				started.Recv(t)
 				return nil
 			})
 			err := g.Wait(t)

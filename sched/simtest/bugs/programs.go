@@ -358,7 +358,7 @@ func recursiveRLock(t *sched.Task, fixed bool) error {
 
 // early-return-leak: a search asks three replicas and returns at the
 // first page that matches; replicas that answer later block forever on the
-// unbuffered channel.
+// unbuffered channel. Which replica answers first depends on the schedule.
 
 func earlyReturnLeakBuggy(t *sched.Task) error { return earlyReturnLeak(t, false) }
 func earlyReturnLeakFixed(t *sched.Task) error { return earlyReturnLeak(t, true) }
@@ -371,13 +371,16 @@ func earlyReturnLeak(t *sched.Task, fixed bool) error {
 			capacity = 3 // every replica can answer and end
 		}
 		pages := sched.NewChan[bool](capacity)
+		var connected sched.WaitGroup
 		for i := range 3 {
+			connected.Add(1)
 			t.Go(func(t *sched.Task) error { // replica i
-				t.Yield() // the request
+				connected.Done()
 				pages.Send(t, i == 1)
 				return nil
 			})
 		}
+		connected.Wait(t)
 		for range 3 {
 			if match, _ := pages.Recv(t); match {
 				return nil
