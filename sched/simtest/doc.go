@@ -95,7 +95,7 @@
 //	two tasks ping-ponging over a Chan, Random   6.8 million steps/s (147 ns a step)
 //	the same with PCT(3)                         6.5 million steps/s
 //	100 tasks yielding 100 times each, Random    6.7 million steps/s
-//	the same with PCT(3)                         2.4 million steps/s
+//	the same with PCT(3)                         2.6 million steps/s
 //	one run of a small program under Explore     5.4 µs, 52 allocations
 //
 // A step is a choice and a task switch. PCT looks at every runnable task at

@@ -191,33 +191,33 @@ func (p *pct) priority(id uint64) uint64 {
 	return p.prio[id]
 }
 
-// pick returns the index of the runnable task (given by n and id) of highest
+// pick returns the index in ids, the runnable tasks, of the one of highest
 // priority, after lowering that task's priority if this step is a change
 // point, or if it has run too many times in a row while others waited.
-func (p *pct) pick(n int, id func(int) uint64) int {
+func (p *pct) pick(ids []uint64) int {
 	p.step++
-	best := p.highest(n, id)
+	best := p.highest(ids)
 	for i, c := range p.change {
 		if c == p.step {
-			p.prio[id(best)] = changePriority + uint64(p.depth-2-i)
-			best = p.highest(n, id)
+			p.prio[ids[best]] = changePriority + uint64(p.depth-2-i)
+			best = p.highest(ids)
 		}
 	}
-	if b := id(best); b != p.last || n == 1 {
+	if b := ids[best]; b != p.last || len(ids) == 1 {
 		p.last, p.streak = b, 1
 	} else if p.streak++; p.streak > p.spin {
 		p.sunk--
 		p.prio[b] = p.sunk
-		best = p.highest(n, id)
-		p.last, p.streak = id(best), 1
+		best = p.highest(ids)
+		p.last, p.streak = ids[best], 1
 	}
 	return best
 }
 
-func (p *pct) highest(n int, id func(int) uint64) int {
+func (p *pct) highest(ids []uint64) int {
 	best, bestPrio := 0, uint64(0)
-	for i := range n {
-		if pr := p.priority(id(i)); pr > bestPrio {
+	for i, id := range ids {
+		if pr := p.priority(id); pr > bestPrio {
 			best, bestPrio = i, pr
 		}
 	}
@@ -225,15 +225,14 @@ func (p *pct) highest(n int, id func(int) uint64) int {
 }
 
 type pctChooser struct {
-	p        *pct
-	runnable []*sched.Task // only during Choose
+	p   *pct
+	ids []uint64 // the runnable tasks' IDs, reused from step to step
 }
 
 func (c *pctChooser) Choose(runnable []*sched.Task) int {
-	c.runnable = runnable
-	i := c.p.pick(len(runnable), c.id)
-	c.runnable = nil
-	return i
+	c.ids = c.ids[:0]
+	for _, t := range runnable {
+		c.ids = append(c.ids, t.ID())
+	}
+	return c.p.pick(c.ids)
 }
-
-func (c *pctChooser) id(i int) uint64 { return c.runnable[i].ID() }

@@ -58,7 +58,6 @@ func TestRandomPicker(t *testing.T) {
 // lowers it, so the runs switch task exactly at the depth-1 change points.
 func TestPCTSwitchesAtChangePoints(t *testing.T) {
 	ids := []uint64{1, 2, 3, 4}
-	id := func(i int) uint64 { return ids[i] }
 	for seed := range uint64(50) {
 		for depth := 1; depth <= 4; depth++ {
 			p := newPCT(seed, depth, 40)
@@ -69,7 +68,7 @@ func TestPCTSwitchesAtChangePoints(t *testing.T) {
 			var switches []uint64
 			last := -1
 			for step := uint64(1); step <= 40; step++ {
-				i := p.pick(len(ids), id)
+				i := p.pick(ids)
 				if last >= 0 && i != last {
 					switches = append(switches, step)
 				}
@@ -93,7 +92,7 @@ func TestPCTHighestPriority(t *testing.T) {
 	p := newPCT(3, 1, 100)
 	sets := [][]uint64{{1}, {1, 2, 3}, {3, 2}, {2, 5, 4}, {4, 1, 5, 3}, {5, 4, 3, 2, 1}}
 	for _, set := range sets {
-		i := p.pick(len(set), func(i int) uint64 { return set[i] })
+		i := p.pick(set)
 		for _, other := range set {
 			if p.prio[other] > p.prio[set[i]] {
 				t.Fatalf("picked task %d of %v, but task %d has a higher priority", set[i], set, other)
@@ -101,7 +100,7 @@ func TestPCTHighestPriority(t *testing.T) {
 		}
 	}
 	before := slices.Clone(p.prio)
-	p.pick(3, func(i int) uint64 { return uint64(i + 1) })
+	p.pick([]uint64{1, 2, 3})
 	if !slices.Equal(before, p.prio) {
 		t.Fatal("priorities changed without a change point")
 	}
@@ -120,12 +119,11 @@ func TestPCTShortRun(t *testing.T) {
 // drops below them after spinLimit steps, and the next one runs.
 func TestPCTSpin(t *testing.T) {
 	ids := []uint64{1, 2, 3}
-	id := func(i int) uint64 { return ids[i] }
 	p := newPCT(5, 1, 1000)
 	var runs []int
 	last, streak := -1, 0
 	for range 10 * spinLimit {
-		i := p.pick(len(ids), id)
+		i := p.pick(ids)
 		if i != last && last >= 0 {
 			runs = append(runs, streak)
 			streak = 0
@@ -144,7 +142,7 @@ func TestPCTSpin(t *testing.T) {
 	// Alone, a task is never dropped.
 	q := newPCT(5, 1, 1000)
 	for range 3 * spinLimit {
-		q.pick(1, id)
+		q.pick(ids[:1])
 	}
 	if q.sunk != sunkPriority {
 		t.Fatal("a task alone was dropped")
