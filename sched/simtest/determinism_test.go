@@ -135,7 +135,7 @@ func TestCheckDeterminismMapOrder(t *testing.T) {
 	if f == nil || !errors.As(f, &nd) || f.Kind() != "nondeterminism" {
 		t.Fatalf("failure %v, want nondeterminism", f)
 	}
-	if nd.Step == 0 || slices.Equal(nd.First.Runnable, nd.Second.Runnable) && nd.First.Ran == nd.Second.Ran {
+	if nd.Step == 0 || f.Step != nd.Step || slices.Equal(nd.First.Runnable, nd.Second.Runnable) && nd.First.Ran == nd.Second.Ran {
 		t.Fatalf("%+v", nd)
 	}
 	if msg := nd.Error(); !strings.Contains(msg, fmt.Sprintf("step %d differs", nd.Step)) {

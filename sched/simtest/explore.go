@@ -192,6 +192,7 @@ func Explore(body func(*sched.Task) error, opts ...Option) (*Failure, Stats) {
 		}
 		if nd != nil {
 			f.Err = nd
+			f.Step = cmp.Or(nd.Step, f.Step)
 			return f, stats
 		}
 		c.trace(body, f)
