@@ -59,8 +59,7 @@ func (g *Group) GoNamed(t *Task, name string, f func(t *Task) error) {
 		}
 		ok = true
 		return nil
-	})
-	nt.origin = f
+	}, f)
 	nt.grp = g
 	w.push(nt)
 	w.s.wakep()

@@ -189,7 +189,7 @@ func newState(s *Scheduler) *state {
 
 func (s *state) run(main func(*Task) error) error {
 	w0 := s.ws[0]
-	t := w0.newTask(nil, context.Background(), "main", main)
+	t := w0.newTask(nil, context.Background(), "main", main, main)
 	w0.pushLocal(t)
 	var wg sync.WaitGroup
 	wg.Add(len(s.ws))

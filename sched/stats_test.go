@@ -16,14 +16,17 @@ type statsTracer struct {
 	where map[string]string
 }
 
-func (r *statsTracer) Spawn(t, parent *sched.Task) {}
-func (r *statsTracer) Resume(*sched.Task, int)     {}
-func (r *statsTracer) Park(*sched.Task, string)    {}
-func (r *statsTracer) Wake(t, by *sched.Task)      {}
+func (r *statsTracer) Spawn(t, parent *sched.Task) {
+	r.mu.Lock()
+	r.where[t.Name()] = t.CreatedAt() // known from the spawn on
+	r.mu.Unlock()
+}
+func (r *statsTracer) Resume(*sched.Task, int)  {}
+func (r *statsTracer) Park(*sched.Task, string) {}
+func (r *statsTracer) Wake(t, by *sched.Task)   {}
 func (r *statsTracer) Done(t *sched.Task, err error) {
 	r.mu.Lock()
 	r.final[t.Name()] = t.Stats()
-	r.where[t.Name()] = t.CreatedAt()
 	r.mu.Unlock()
 }
 

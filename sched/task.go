@@ -138,8 +138,7 @@ func (t *Task) spawn(name string, f, origin func(t *Task) error) {
 		panic("sched: Go with a nil function")
 	}
 	w := t.running("Go")
-	nt := w.newTask(t, t.ctx, name, f)
-	nt.origin = origin
+	nt := w.newTask(t, t.ctx, name, f, origin)
 	if g := t.grp; g != nil {
 		nt.grp, nt.tracked = g, true
 		g.track(nt)

@@ -7,7 +7,8 @@ package sched
 //
 // With no tracer (the default), each event costs one branch.
 type Tracer interface {
-	// Spawn: task was created by parent (nil for the main task).
+	// Spawn: task was created by parent (nil for the main task). Its ID,
+	// Name and CreatedAt are set.
 	Spawn(task, parent *Task)
 	// Resume: task starts or resumes running on the numbered thread.
 	Resume(task *Task, thread int)

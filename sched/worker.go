@@ -60,10 +60,12 @@ type taskError struct {
 	err error
 }
 
-func (w *worker) newTask(parent *Task, ctx context.Context, name string, f func(*Task) error) *Task {
+// origin is the program's function that f runs (f may wrap it), set before
+// the tracer hears of the task, so that its Spawn may read CreatedAt.
+func (w *worker) newTask(parent *Task, ctx context.Context, name string, f, origin func(*Task) error) *Task {
 	// One counter for the run rather than blocks of IDs per worker: IDs in
 	// spawn order are worth one uncontended atomic add.
-	t := &Task{s: w.s, f: f, origin: f, ctx: ctx, name: name, id: w.s.ids.Add(1)}
+	t := &Task{s: w.s, f: f, origin: origin, ctx: ctx, name: name, id: w.s.ids.Add(1)}
 	w.spawned++
 	if w.s.tracer != nil {
 		w.s.tracer.Spawn(t, parent)
