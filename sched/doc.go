@@ -85,7 +85,8 @@
 // # Parking
 //
 // Chan (buffered or not, with Close, TrySend, TryRecv, and Select over
-// several channels with TrySelect as its default branch), Mutex, WaitGroup,
+// several channels with TrySelect as its default branch), Mutex, RWMutex
+// (writers first, as sync.RWMutex), Cond, WaitGroup,
 // Group, Task.Sleep and Await park the calling task, never its worker: the
 // worker runs other tasks meanwhile. Each knows its waiters, so a report can
 // say what every parked task waits on, and who holds the Mutex it wants.
@@ -126,6 +127,11 @@
 // panics with a *LockCycleError naming every task and Mutex in it. Both
 // errors match ErrDeadlock.
 //
+// A task started by a Group's task (with Task.Go or WaitGroup.Go, directly
+// or not) belongs to the group: if it has not ended when the group's own
+// tasks have, Group.Wait reports it in a *LeakError (ErrLeak), as a
+// goroutine leaked by an early return would be.
+//
 // # Groups, cancellation and Await
 //
 // Every task has a context: its parent's, or its Group's. A Group waits for
@@ -139,10 +145,21 @@
 // Await runs a function on a bounded pool of goroutines (AwaitLimit) with
 // the task's context, parks the task, and wakes it with the result.
 //
+// # Deterministic runs
+//
+// Deterministic(ch) makes a run reproducible: one thread, the next task
+// chosen by ch among the runnable ones at every step, a virtual clock that
+// moves only when nothing is runnable, no Await, and a checksum of every
+// decision (LastRun). MaxSteps stops a run that never ends. Package
+// sched/simtest builds on it: it runs a test under many seeds and
+// strategies and replays a failing schedule exactly.
+//
 // # Tracing
 //
 // WithTracer reports spawn, resume (on which thread), park (why), wake (by
 // whom) and done for every task. With no tracer each event costs one branch.
+// Task.Stats counts each task's resumes and, with MeasureRunTime (two clock
+// readings per resume), the time it ran.
 // A named task runs with the pprof label task=<name>, so that CPU profiles
 // split by task; unnamed tasks cost nothing for it.
 //
