@@ -382,14 +382,7 @@ func (w *worker) unpark() (removed bool) {
 	s := w.s
 	s.mu.Lock()
 	if w.parked {
-		w.parked = false
-		for i, v := range s.idle {
-			if v == w {
-				s.idle = append(s.idle[:i], s.idle[i+1:]...)
-				break
-			}
-		}
-		s.nidle.Add(-1)
+		w.leaveIdleLocked()
 		s.mu.Unlock()
 		return true
 	}
@@ -493,6 +486,16 @@ func (w *worker) forward(t *Task) {
 		s.mu.Unlock()
 		return
 	}
+	w.leaveIdleLocked()
+	s.nspinning.Add(1) // the token makes w a searcher, as wakep's does
+	s.mu.Unlock()
+	w.wake <- struct{}{}
+}
+
+// leaveIdleLocked takes parked w off the idle list. Called with state.mu
+// held.
+func (w *worker) leaveIdleLocked() {
+	s := w.s
 	w.parked = false
 	for i, v := range s.idle {
 		if v == w {
@@ -501,9 +504,6 @@ func (w *worker) forward(t *Task) {
 		}
 	}
 	s.nidle.Add(-1)
-	s.nspinning.Add(1) // the token makes w a searcher, as wakep's does
-	s.mu.Unlock()
-	w.wake <- struct{}{}
 }
 
 func (w *worker) takeInbox() *Task {

@@ -1,0 +1,57 @@
+package sched
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Cond is a condition variable for tasks, on a Mutex: Wait unlocks the
+// Mutex and parks the task until Signal or Broadcast wakes it, then locks
+// the Mutex again. Create one with NewCond.
+//
+// As with sync.Cond, a woken task must check its condition again, in a
+// loop; and a Signal with no task waiting is lost.
+type Cond struct {
+	L       *Mutex
+	mu      sync.Mutex
+	waiters taskList
+}
+
+// NewCond returns a Cond on m.
+func NewCond(m *Mutex) *Cond { return &Cond{L: m} }
+
+// Wait unlocks c.L, parks t until it is signalled, and locks c.L again
+// before it returns. t must hold c.L.
+func (c *Cond) Wait(t *Task) {
+	t.running("Cond.Wait")
+	c.mu.Lock()
+	c.waiters.push(t)
+	c.L.Unlock()
+	t.park(c, &c.mu)
+	c.L.Lock(t)
+}
+
+// Signal wakes the task that has waited longest, if any.
+func (c *Cond) Signal() {
+	c.mu.Lock()
+	t := c.waiters.pop()
+	c.mu.Unlock()
+	if t != nil {
+		t.s.ready(t, nil)
+	}
+}
+
+// Broadcast wakes every waiting task.
+func (c *Cond) Broadcast() {
+	c.mu.Lock()
+	woken := c.waiters
+	c.waiters = taskList{}
+	c.mu.Unlock()
+	for t := woken.pop(); t != nil; t = woken.pop() {
+		t.s.ready(t, nil)
+	}
+}
+
+func (c *Cond) describe() string {
+	return fmt.Sprintf("sched.Cond %p", c)
+}
