@@ -73,10 +73,7 @@ func (q *Queue[T]) Pop() *T {
 // calls it when Push reports a full queue, to move work to a global queue.
 func (q *Queue[T]) PopHalf(dst []*T) int {
 	for {
-		h := q.head.Load()
-		t := q.tail.Load()
-		n := t - h
-		n -= n / 2
+		h, n := q.half()
 		if n == 0 {
 			return 0
 		}
@@ -107,14 +104,18 @@ func (q *Queue[T]) Steal(dst *Queue[T]) *T {
 	return x
 }
 
+// half reads q's head and how many entries are half of q's, rounded up.
+func (q *Queue[T]) half() (h, n uint32) {
+	h = q.head.Load()
+	n = q.tail.Load() - h
+	return h, n - n/2
+}
+
 // grab copies half of q's entries into dst's free slots from index at, then
 // claims them in q. It returns how many it claimed.
 func (q *Queue[T]) grab(dst *Queue[T], at uint32) uint32 {
 	for {
-		h := q.head.Load()
-		t := q.tail.Load()
-		n := t - h
-		n -= n / 2
+		h, n := q.half()
 		if n == 0 {
 			return 0
 		}
