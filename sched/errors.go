@@ -2,11 +2,9 @@ package sched
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"slices"
 	"strings"
 )
 
@@ -77,21 +75,6 @@ func (e *DeadlockError) Error() string {
 // Is reports whether target is ErrDeadlock.
 func (e *DeadlockError) Is(target error) bool { return target == ErrDeadlock }
 
-// deadlock describes the parked tasks. Called with every worker idle: no
-// task runs, so their fields are still.
-func (s *state) deadlock() *DeadlockError {
-	var d DeadlockError
-	s.coMu.Lock()
-	for c := range s.cos {
-		if t := c.t; t != nil && t.state == stateParked {
-			d.Tasks = append(d.Tasks, ParkedTask{ID: t.id, Name: t.name, Created: t.createdAt(), WaitsOn: t.waitOn.describe(), co: c})
-		}
-	}
-	s.coMu.Unlock()
-	slices.SortFunc(d.Tasks, func(a, b ParkedTask) int { return cmp.Compare(a.ID, b.ID) })
-	return &d
-}
-
 // LockCycleError is the panic of a Mutex.Lock that would wait forever: each
 // task of the cycle waits for a Mutex that the next one holds, and the last
 // holds the Mutex the first (the task that panics) wanted. It matches
@@ -116,16 +99,6 @@ func (e *LockCycleError) Error() string {
 
 // Is reports whether target is ErrDeadlock.
 func (e *LockCycleError) Is(target error) bool { return target == ErrDeadlock }
-
-// fillStacks asks each parked task for its stack: those homed on w, or all
-// if w is nil. With LockThreads, each worker asks its own, on its thread.
-func (e *DeadlockError) fillStacks(w *worker) {
-	for i := range e.Tasks {
-		if c := e.Tasks[i].co; c != nil && (w == nil || c.home == w) {
-			e.Tasks[i].Stack = c.stackOf()
-		}
-	}
-}
 
 // trimParkStack cuts from a parked task's stack the frames of the machinery
 // above it (taking the stack, suspending) and below it (the coroutine that

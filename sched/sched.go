@@ -1,18 +1,12 @@
 package sched
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/weavert/weave/coro"
-	"github.com/weavert/weave/internal/runq"
 )
 
 // Scheduler runs tasks on a fixed set of threads (workers). Create one with
@@ -127,6 +121,7 @@ func (s *Scheduler) Run(main func(t *Task) error) error {
 
 // state is one Run: the workers, the global queue and what the workers share.
 type state struct {
+	mode  mode // how runnable tasks are kept and chosen (flavor.go)
 	clock Clock
 	base  time.Time // now() counts from here
 	ws    []*worker
@@ -142,17 +137,17 @@ type state struct {
 	limit  *StepLimitError
 	stop   chan struct{} // closed when the run ends
 
-	gsize     atomic.Int32 // entries in global, readable without mu
-	nidle     atomic.Int32 // len(idle), readable without mu
-	nspinning atomic.Int32 // workers looking for work to steal
-	sleeping  atomic.Int64 // tasks in Sleep, on all workers
-	external  atomic.Int64 // waits that something outside may end: Await, contexts
-	pool      awaitPool
-	ids       atomic.Uint64
-	tracer    Tracer // nil: tracing off, one branch per event
-	locked    bool   // LockThreads
-	sim       *sim   // deterministic mode, or nil
-	timed     bool   // MeasureRunTime
+	gsize      atomic.Int32 // entries in global, readable without mu
+	nidle      atomic.Int32 // len(idle), readable without mu
+	nsearching atomic.Int32 // workers looking for work to steal (idle.go)
+	sleeping   atomic.Int64 // tasks in Sleep, on all workers
+	external   atomic.Int64 // waits that something outside may end: Await, contexts
+	pool       awaitPool
+	ids        atomic.Uint64
+	tracer     Tracer // nil: tracing off, one branch per event
+	locked     bool   // LockThreads
+	sim        *sim   // modeSim's state, or nil
+	timed      bool   // MeasureRunTime
 
 	// Every coroutine of the run, so that the end of a run (or a deadlock)
 	// can find parked tasks and close every coroutine.
@@ -162,6 +157,7 @@ type state struct {
 
 func newState(s *Scheduler) *state {
 	st := &state{
+		mode:  modeMulti,
 		clock: s.clock,
 		n:     int32(s.threads),
 		stop:  make(chan struct{}),
@@ -171,18 +167,20 @@ func newState(s *Scheduler) *state {
 	st.tracer = s.tracer
 	st.locked = s.locked
 	st.timed = s.timed
-	threads := s.threads
-	if s.chooser != nil {
+	switch {
+	case s.chooser != nil:
+		st.mode = modeSim
 		st.sim = newSim(s.chooser, s.maxSteps)
 		st.clock = simClock{st.sim}
 		st.locked = false
-		threads = 1
 		st.n = 1
+	case s.threads == 1:
+		st.mode = modeSolo
 	}
 	st.base = st.clock.Now()
-	st.ws = make([]*worker, threads)
+	st.ws = make([]*worker, st.n)
 	for i := range st.ws {
-		st.ws[i] = &worker{s: st, id: i, wake: make(chan struct{}, 1), rng: uint32(i)*2654435761 + 1, solo: threads == 1}
+		st.ws[i] = &worker{s: st, id: i, wake: make(chan struct{}, 1), rng: uint32(i)*2654435761 + 1}
 	}
 	return st
 }
@@ -201,49 +199,6 @@ func (s *state) run(main func(*Task) error) error {
 	return s.finish()
 }
 
-// finish closes every coroutine left and gathers the errors, after every
-// worker has returned.
-func (s *state) finish() error {
-	// The workers are gone: wakes from the deferred calls of the tasks
-	// closed below must not pick one.
-	s.mu.Lock()
-	s.idle = nil
-	s.nidle.Store(0)
-	s.mu.Unlock()
-	if s.dead != nil && !s.locked {
-		s.dead.fillStacks(nil)
-	}
-	var errs []taskError
-	for c := range s.cos {
-		c.closing = true
-		t := c.t
-		if !c.e.Close() {
-			continue
-		}
-		// A deferred call of the unwound task may itself panic: that is
-		// the task's failure, reported with the deadlock.
-		if panicked, v, stack := c.e.Panic(); panicked && t != nil {
-			errs = append(errs, taskError{t.id, &TaskError{ID: t.id, Name: t.name, Err: &coro.PanicError{Value: v, Stack: stack}}})
-		}
-		c.e.End()
-	}
-	for _, w := range s.ws {
-		errs = append(errs, w.errs...)
-	}
-	slices.SortFunc(errs, func(a, b taskError) int { return cmp.Compare(a.id, b.id) })
-	all := make([]error, 0, len(errs)+1)
-	for _, e := range errs {
-		all = append(all, e.err)
-	}
-	if s.dead != nil {
-		all = append(all, s.dead)
-	}
-	if s.limit != nil {
-		all = append(all, s.limit)
-	}
-	return errors.Join(all...)
-}
-
 // epoch is where mono counts from.
 var epoch = time.Now()
 
@@ -256,113 +211,6 @@ func (s *state) now() int64 {
 		return s.sim.now
 	}
 	return int64(s.clock.Now().Sub(s.base))
-}
-
-// ready makes t runnable; by is the running task that wakes it, or nil. If
-// by belongs to t's run, t goes to the next slot of by's worker and will run
-// as soon as by parks or yields; otherwise (a wake from outside any task, or
-// from another run) it goes to the global queue. Under LockThreads a started
-// task goes to its home thread's inbox instead, unless by runs there.
-func (s *state) ready(t *Task, by *Task) {
-	t.state = stateRunnable
-	t.waitOn = nil
-	if s.tracer != nil {
-		s.tracer.Wake(t, by)
-	}
-	if s.sim != nil {
-		s.sim.runnable = append(s.sim.runnable, t)
-		return
-	}
-	if s.locked && t.co != nil && (by == nil || by.s != s || t.co.home != by.w) {
-		// A started task must run on its own thread: straight to its
-		// home, rather than to a queue another worker would forward from.
-		t.co.home.forward(t)
-		return
-	}
-	if by != nil && by.s == s {
-		w := by.w
-		old := w.runnext
-		w.runnext = t
-		if old != nil {
-			w.push(old)
-		}
-	} else {
-		s.mu.Lock()
-		s.global.push(t)
-		s.gsize.Add(1)
-		s.mu.Unlock()
-	}
-	s.wakep()
-}
-
-// wakep wakes an idle worker to look for work, unless one is already looking:
-// that one will find the work, or wake another when it takes some.
-func (s *state) wakep() {
-	if s.nidle.Load() == 0 || s.nspinning.Load() != 0 || !s.nspinning.CompareAndSwap(0, 1) {
-		return
-	}
-	s.mu.Lock()
-	if len(s.idle) == 0 {
-		s.mu.Unlock()
-		s.nspinning.Add(-1)
-		return
-	}
-	w := s.idle[len(s.idle)-1]
-	s.idle = s.idle[:len(s.idle)-1]
-	w.parked = false
-	s.nidle.Add(-1)
-	s.mu.Unlock()
-	w.wake <- struct{}{} // hands our nspinning count to w
-}
-
-// globalGetLocked takes up to a fair share of the global queue into w's local
-// queue and returns one task of it. Called with s.mu held.
-func (s *state) globalGetLocked(w *worker) *Task {
-	n := s.gsize.Load()
-	if n == 0 {
-		return nil
-	}
-	if k := n/s.n + 1; n > k {
-		n = k
-	}
-	if n > runq.Size/2 {
-		n = runq.Size / 2
-	}
-	if free := int32(runq.Size - w.q.Len()); n > free+1 && !w.solo {
-		n = free + 1 // the local queue may hold work already (the every-61-ticks check)
-	}
-	s.gsize.Add(-n)
-	t := s.global.pop()
-	for range n - 1 {
-		w.pushLocal(s.global.pop())
-	}
-	return t
-}
-
-// quiescent decides, with s.mu held and every worker idle, whether the run
-// is over: every task ended, or no task can ever run again.
-func (s *state) quiescent() bool {
-	if s.gsize.Load() > 0 || s.external.Load() > 0 {
-		return false
-	}
-	if s.sleeping.Load() > 0 {
-		// Tasks sleep, and nothing else can happen until one wakes: a
-		// virtual clock moves straight to the next timer.
-		if c, ok := s.clock.(IdleClock); ok {
-			c.Idle()
-		}
-		return false
-	}
-	live := 0
-	for _, w := range s.ws {
-		live += w.spawned - w.finished
-	}
-	if live > 0 {
-		s.dead = s.deadlock()
-	}
-	s.done = true
-	close(s.stop)
-	return true
 }
 
 // taskList is a FIFO of tasks linked through Task.link.

@@ -211,14 +211,14 @@ func (c simClock) Now() time.Time { return SimEpoch.Add(time.Duration(c.m.now)) 
 // itself.
 func (c simClock) NewTimer(d time.Duration) Timer { panic("sched: virtual timer") }
 
-// simNext is findRunnable in deterministic mode: the chosen task, or, when
+// simNext is find in modeSim: the chosen task, or, when
 // none is runnable, the earliest timer's tasks after moving the clock to
 // it. It returns nil when the run is over: every task ended, they are all
 // parked (a deadlock), or the step limit was reached.
 func (w *worker) simNext() *Task {
 	s, m := w.s, w.s.sim
 	for {
-		if t := w.pick(); t != nil {
+		if t := w.next(); t != nil {
 			return t
 		}
 		if !m.over && w.pruneTimers() {
@@ -226,15 +226,18 @@ func (w *worker) simNext() *Task {
 			w.runTimers()
 			continue
 		}
-		s.mu.Lock()
+		var (
+			dead  *DeadlockError
+			limit *StepLimitError
+		)
 		switch {
 		case m.over:
-			s.limit = &StepLimitError{Steps: m.step, Runnable: len(m.runnable)}
-		case w.spawned > w.finished:
-			s.dead = s.deadlock()
+			limit = &StepLimitError{Steps: m.step, Runnable: len(m.runnable)}
+		case s.live() > 0:
+			dead = s.deadlock()
 		}
-		s.done = true
-		close(s.stop)
+		s.mu.Lock()
+		s.endLocked(dead, limit)
 		s.mu.Unlock()
 		return nil
 	}
