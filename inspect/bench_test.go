@@ -53,15 +53,14 @@ type variant struct {
 	tracer func() (sched.Tracer, func())
 }
 
-// noop is a tracer that does nothing: what the scheduler's own hooks cost
-// (it formats each park's reason for its tracer).
+// noop is a tracer that does nothing: what the scheduler's own hooks cost.
 type noop struct{}
 
-func (noop) Spawn(t, parent *sched.Task)   {}
-func (noop) Resume(t *sched.Task, i int)   {}
-func (noop) Park(t *sched.Task, r string)  {}
-func (noop) Wake(t, by *sched.Task)        {}
-func (noop) Done(t *sched.Task, err error) {}
+func (noop) Spawn(t, parent *sched.Task)        {}
+func (noop) Resume(t *sched.Task, i int)        {}
+func (noop) Park(*sched.Task, sched.WaitReason) {}
+func (noop) Wake(t, by *sched.Task)             {}
+func (noop) Done(t *sched.Task, err error)      {}
 
 var variants = []variant{
 	{"none", func() (sched.Tracer, func()) { return nil, func() {} }},

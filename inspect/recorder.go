@@ -73,8 +73,8 @@ type entry struct {
 	t        *sched.Task
 	parent   uint64
 	state    uint8
-	reason   string
-	thread   int32 // the thread it last ran on, -1 before it first runs
+	why      sched.WaitReason // while parked
+	thread   int32            // the thread it last ran on, -1 before it first runs
 	resumes  uint64
 	running  time.Duration
 	segStart int64  // while running: when the segment began (trace clock)
@@ -115,13 +115,14 @@ type event struct {
 	dur  int64
 	task uint64
 	flow uint64
-	name string // of the task, for a segment
-	arg  string // the park's reason, the message's receiver
+	name string           // of the task, for a segment
+	arg  string           // the message's receiver
+	why  sched.WaitReason // the park's reason
 }
 
 const (
 	evSegment uint8 = iota // a task ran from ts for dur
-	evPark                 // the task parked at ts, reason in arg
+	evPark                 // the task parked at ts, for why
 	evWakeOut              // the running task woke another: an arrow starts
 	evWakeIn               // the woken task resumed: the arrow ends
 	evMsgOut               // the running task sent a message to another process
@@ -249,7 +250,6 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 	first := e.thread < 0
 	e.resumes = st.Resumes
 	e.state = stRunning
-	e.reason = ""
 	e.thread = int32(i)
 	e.segStart = now
 	flow := e.flowIn
@@ -273,27 +273,28 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 }
 
 // Park implements sched.Tracer.
-func (r *Recorder) Park(t *sched.Task, reason string) {
+func (r *Recorder) Park(t *sched.Task, why sched.WaitReason) {
 	now := r.now()
 	st := t.Stats()
 	sh, e := r.lookup(t)
 	if e == nil {
 		return
 	}
-	if reason == "yield" {
+	if why.Kind == sched.WaitYield {
 		e.state = stRunnable
 	} else {
 		e.state = stParked
 	}
-	e.reason = reason
+	e.why = why
 	e.resumes, e.running = st.Resumes, st.Running
 	start, i := e.segStart, e.thread
 	sh.mu.Unlock()
-	r.endSegment(t, e, i, start, now, reason)
+	r.endSegment(t, e, i, start, now, why, true)
 }
 
-// endSegment records the end of t's run segment on thread i.
-func (r *Recorder) endSegment(t *sched.Task, e *entry, i int32, start, now int64, reason string) {
+// endSegment records the end of t's run segment on thread i, and, if parked,
+// that it parked for why.
+func (r *Recorder) endSegment(t *sched.Task, e *entry, i int32, start, now int64, why sched.WaitReason, parked bool) {
 	if i < 0 {
 		return
 	}
@@ -302,8 +303,8 @@ func (r *Recorder) endSegment(t *sched.Task, e *entry, i int32, start, now int64
 	if r.cfg.Timeline {
 		th.mu.Lock()
 		th.add(r, event{kind: evSegment, ts: start, dur: now - start, task: t.ID(), name: t.Name()})
-		if reason != "" {
-			th.add(r, event{kind: evPark, ts: now, task: t.ID(), arg: reason})
+		if parked {
+			th.add(r, event{kind: evPark, ts: now, task: t.ID(), why: why})
 		}
 		th.mu.Unlock()
 	}
@@ -323,7 +324,6 @@ func (r *Recorder) Wake(t, by *sched.Task) {
 		return
 	}
 	e.state = stRunnable
-	e.reason = ""
 	e.flowIn = flow
 	sh.mu.Unlock()
 }
@@ -343,7 +343,7 @@ func (r *Recorder) Done(t *sched.Task, err error) {
 	// A task unwound at the end of a run (a deadlock) ends without
 	// running: it has no segment to close.
 	if e != nil && e.state == stRunning {
-		r.endSegment(t, e, e.thread, e.segStart, now, "")
+		r.endSegment(t, e, e.thread, e.segStart, now, sched.WaitReason{}, false)
 	}
 }
 

@@ -239,9 +239,13 @@ func (r *Recorder) snapshot() Scheduler {
 				// the resume this shard's lock ordered us after.
 				e.site = e.t.CreatedAt()
 			}
+			var wait string
+			if e.state == stParked {
+				wait = e.why.Detail()
+			}
 			t := Task{
 				ID: e.t.ID(), Name: e.t.Name(), Parent: e.parent,
-				State: stateNames[e.state], Wait: e.reason, Thread: int(e.thread),
+				State: stateNames[e.state], Wait: wait, Thread: int(e.thread),
 				Created: e.site, Resumes: e.resumes, RunningNS: e.running,
 			}
 			if e.state == stRunning && r.cfg.Timeline {

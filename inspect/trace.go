@@ -237,7 +237,7 @@ func (e event) trace(pid, tid int) TraceEvent {
 			Args: map[string]any{"task": e.task}}
 	case evPark:
 		return TraceEvent{Name: "park", Cat: "park", Ph: "i", S: "t", Ts: us(e.ts), Pid: pid, Tid: tid,
-			Args: map[string]any{"task": e.task, "reason": e.arg}}
+			Args: map[string]any{"task": e.task, "reason": e.why.String()}}
 	case evWakeOut:
 		return TraceEvent{Name: "wake", Cat: "wake", Ph: "s", Ts: us(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow)}
 	case evWakeIn:

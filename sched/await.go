@@ -55,16 +55,12 @@ func Await[V any](t *Task, f func(ctx context.Context) (V, error)) (V, error) {
 		v, err = f(ctx)
 		returned = true
 	})
-	t.park(awaitWait{}, &mu)
+	t.park(WaitAwait, nil, &mu)
 	if failed != nil {
 		panic(failed)
 	}
 	return v, err
 }
-
-type awaitWait struct{}
-
-func (awaitWait) describe() string { return "Await" }
 
 // readyFromOutside makes t runnable from outside any task (an Await's
 // goroutine, a context's callback), and decrements count, the wait that kept
@@ -77,7 +73,7 @@ func (s *state) readyFromOutside(t *Task, count *atomic.Int64) {
 		return
 	}
 	t.state = stateRunnable
-	t.waitOn = nil
+	t.setWait(WaitYield, nil)
 	if s.tracer != nil {
 		s.tracer.Wake(t, nil)
 	}

@@ -40,6 +40,7 @@ type waiter[T any] struct {
 type selectState struct {
 	fired atomic.Bool
 	idx   int
+	cases []Case
 }
 
 type waitq[T any] struct{ head, tail *waiter[T] }
@@ -140,7 +141,7 @@ func (c *Chan[T]) Send(t *Task, v T) {
 	w := waiterOf[T](t)
 	w.v, w.ok = v, false
 	c.sendq.push(w)
-	t.park(c, &c.mu)
+	t.park(WaitSend, c, &c.mu)
 	if !w.ok {
 		panic(msgSendClosed)
 	}
@@ -197,7 +198,7 @@ func (c *Chan[T]) Recv(t *Task) (v T, ok bool) {
 	w := waiterOf[T](t)
 	w.ok = false
 	c.recvq.push(w)
-	t.park(c, &c.mu)
+	t.park(WaitRecv, c, &c.mu)
 	v, w.v = w.v, v
 	return v, w.ok
 }
@@ -282,8 +283,7 @@ func (c *Chan[T]) Len() int {
 // Cap returns c's capacity.
 func (c *Chan[T]) Cap() int { return len(c.buf) }
 
-// describe names c for reports and tracers. It reads nothing that changes:
-// a tracer calls it while other tasks use c.
-func (c *Chan[T]) describe() string {
-	return fmt.Sprintf("%T %p (cap %d)", c, c, len(c.buf))
+func (c *Chan[T]) appendWait(b []byte, name func(any) string, _ bool) []byte {
+	b = append(b, name(c)...)
+	return fmt.Appendf(b, " (cap %d)", len(c.buf))
 }

@@ -1,7 +1,6 @@
 package sched
 
 import (
-	"fmt"
 	"sync"
 )
 
@@ -27,7 +26,7 @@ func (c *Cond) Wait(t *Task) {
 	c.mu.Lock()
 	c.waiters.push(t)
 	c.L.Unlock()
-	t.park(c, &c.mu)
+	t.park(WaitCond, c, &c.mu)
 	c.L.Lock(t)
 }
 
@@ -52,6 +51,6 @@ func (c *Cond) Broadcast() {
 	}
 }
 
-func (c *Cond) describe() string {
-	return fmt.Sprintf("sched.Cond %p", c)
+func (c *Cond) appendWait(b []byte, name func(any) string, _ bool) []byte {
+	return append(b, name(c)...)
 }

@@ -158,6 +158,8 @@
 //
 // WithTracer reports spawn, resume (on which thread), park (why), wake (by
 // whom) and done for every task. With no tracer each event costs one branch.
+// A park's reason is a WaitReason: a kind and the object waited on, which
+// nothing formats until someone prints it.
 // Task.Stats counts each task's resumes and, with MeasureRunTime (two clock
 // readings per resume), the time it ran.
 // A named task runs with the pprof label task=<name>, so that CPU profiles

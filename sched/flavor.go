@@ -90,7 +90,7 @@ func (w *worker) localLen() int {
 // task goes to its home thread's inbox instead, unless by runs there.
 func (s *state) ready(t *Task, by *Task) {
 	t.state = stateRunnable
-	t.waitOn = nil
+	t.setWait(WaitYield, nil)
 	if s.tracer != nil {
 		s.tracer.Wake(t, by)
 	}

@@ -81,7 +81,7 @@ func (m *Mutex) lockSlow(t *Task) {
 	t.waitMutex = m
 	graphMu.Unlock()
 	m.waiters.push(t)
-	t.park(m, &m.wmu)
+	t.park(WaitLock, m, &m.wmu)
 	// Unlock handed us the lock, set holder and cleared waitMutex.
 }
 
@@ -163,11 +163,13 @@ func (m *Mutex) unlockSlow() {
 	t.s.ready(t, nil)
 }
 
-func (m *Mutex) describe() string {
-	if h := m.holder.Load(); h != nil {
-		return fmt.Sprintf("sched.Mutex %p held by task %s", m, taskLabel(h.id, h.name))
+func (m *Mutex) appendWait(b []byte, name func(any) string, live bool) []byte {
+	b = append(b, name(m)...)
+	if h := m.holder.Load(); live && h != nil {
+		b = append(b, " held by task "...)
+		b = append(b, taskLabel(h.id, h.name)...)
 	}
-	return fmt.Sprintf("sched.Mutex %p", m)
+	return b
 }
 
 // WaitGroup waits for a collection of tasks to finish, as sync.WaitGroup
@@ -232,9 +234,13 @@ func (wg *WaitGroup) Wait(t *Task) {
 		return
 	}
 	wg.waiters.push(t)
-	t.park(wg, &wg.mu)
+	t.park(WaitWaitGroup, wg, &wg.mu)
 }
 
-func (wg *WaitGroup) describe() string {
-	return fmt.Sprintf("sched.WaitGroup %p (counter %d)", wg, wg.n.Load())
+func (wg *WaitGroup) appendWait(b []byte, name func(any) string, live bool) []byte {
+	b = append(b, name(wg)...)
+	if live {
+		b = fmt.Appendf(b, " (counter %d)", wg.n.Load())
+	}
+	return b
 }

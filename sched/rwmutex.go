@@ -1,7 +1,6 @@
 package sched
 
 import (
-	"fmt"
 	"sync"
 )
 
@@ -33,7 +32,7 @@ func (rw *RWMutex) Lock(t *Task) {
 	}
 	rw.nw++
 	rw.wq.push(t)
-	t.park(rw, &rw.mu) // Unlock or RUnlock handed us the lock
+	t.park(WaitRWLock, rw, &rw.mu) // Unlock or RUnlock handed us the lock
 }
 
 // TryLock locks rw for writing if it is free, and reports whether it did.
@@ -86,7 +85,7 @@ func (rw *RWMutex) RLock(t *Task) {
 		return
 	}
 	rw.rq.push(t)
-	t.park(rw, &rw.mu)
+	t.park(WaitRWRLock, rw, &rw.mu)
 }
 
 // TryRLock locks rw for reading if it can without waiting, and reports
@@ -124,6 +123,6 @@ func (rw *RWMutex) RUnlock() {
 	}
 }
 
-func (rw *RWMutex) describe() string {
-	return fmt.Sprintf("sched.RWMutex %p", rw)
+func (rw *RWMutex) appendWait(b []byte, name func(any) string, _ bool) []byte {
+	return append(b, name(rw)...)
 }

@@ -22,7 +22,8 @@ type Case interface {
 	// reset forgets what an earlier Select left in the case, so that a
 	// Case may be built once and selected on in a loop.
 	reset()
-	waitable
+	// appendCase appends what the case waits for, for a WaitReason.
+	appendCase(b []byte, name func(any) string, live bool) []byte
 }
 
 // OnRecv is a Select case that receives from c and then calls f with what
@@ -58,7 +59,9 @@ type doneCase struct {
 }
 
 func (d *doneCase) mutex() *sync.Mutex { return &d.mu }
-func (d *doneCase) describe() string   { return "context" }
+func (d *doneCase) appendCase(b []byte, _ func(any) string, _ bool) []byte {
+	return append(b, "context"...)
+}
 
 func (d *doneCase) try() (bool, *Task) { return d.ctx.Err() != nil, nil }
 
@@ -107,7 +110,9 @@ type recvCase[T any] struct {
 }
 
 func (r *recvCase[T]) mutex() *sync.Mutex { return &r.c.mu }
-func (r *recvCase[T]) describe() string   { return r.c.describe() }
+func (r *recvCase[T]) appendCase(b []byte, name func(any) string, live bool) []byte {
+	return r.c.appendWait(append(b, "receive from "...), name, live)
+}
 
 func (r *recvCase[T]) try() (bool, *Task) {
 	v, ok, done, partner := r.c.recvLocked()
@@ -145,7 +150,9 @@ type sendCase[T any] struct {
 }
 
 func (s *sendCase[T]) mutex() *sync.Mutex { return &s.c.mu }
-func (s *sendCase[T]) describe() string   { return s.c.describe() }
+func (s *sendCase[T]) appendCase(b []byte, name func(any) string, live bool) []byte {
+	return s.c.appendWait(append(b, "send to "...), name, live)
+}
 
 func (s *sendCase[T]) try() (bool, *Task) {
 	done, closed, partner := s.c.sendLocked(s.v)
@@ -243,11 +250,11 @@ func selectCases(t *Task, cases []Case, block bool) int {
 	}
 
 	// Pass 2: wait on every channel at once.
-	sel := &selectState{}
+	sel := &selectState{cases: cases}
 	for i, c := range cases {
 		c.enqueue(t, sel, i)
 	}
-	t.park(selectWait{cases}, locks)
+	t.park(WaitSelect, sel, locks)
 
 	// Pass 3: take the other cases' waiters out of their queues.
 	locks.Lock()
@@ -261,15 +268,15 @@ func selectCases(t *Task, cases []Case, block bool) int {
 	return sel.idx
 }
 
-type selectWait struct{ cases []Case }
-
-func (s selectWait) describe() string {
-	if len(s.cases) == 0 {
-		return "Select with no cases"
+func (sel *selectState) appendWait(b []byte, name func(any) string, live bool) []byte {
+	if len(sel.cases) == 0 {
+		return append(b, "nothing (no cases)"...)
 	}
-	d := "Select on"
-	for _, c := range s.cases {
-		d += " " + c.describe()
+	for i, c := range sel.cases {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = c.appendCase(b, name, live)
 	}
-	return d
+	return b
 }

@@ -121,7 +121,7 @@ func TestSelectDeadlockReport(t *testing.T) {
 		sched.Select(task, sched.OnRecv(sched.NewChan[int](0), nil), sched.OnRecv(sched.NewChan[bool](0), nil))
 		return nil
 	})
-	if !errors.Is(err, sched.ErrDeadlock) || !strings.Contains(err.Error(), "Select on *sched.Chan[int]") {
+	if !errors.Is(err, sched.ErrDeadlock) || !strings.Contains(err.Error(), "select on receive from *sched.Chan[int]") {
 		t.Fatalf("Run = %v", err)
 	}
 }

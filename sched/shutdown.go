@@ -80,7 +80,7 @@ func (s *state) deadlock() *DeadlockError {
 	s.coMu.Lock()
 	for c := range s.cos {
 		if t := c.t; t != nil && t.state == stateParked {
-			d.Tasks = append(d.Tasks, ParkedTask{ID: t.id, Name: t.name, Created: t.createdAt(), WaitsOn: t.waitOn.describe(), co: c})
+			d.Tasks = append(d.Tasks, ParkedTask{ID: t.id, Name: t.name, Created: t.createdAt(), WaitsOn: t.waitReason().Detail(), co: c})
 		}
 	}
 	s.coMu.Unlock()

@@ -30,10 +30,12 @@ type Task struct {
 	// wants, a channel that is never empty) still lets others run.
 	budget int32
 
-	// While parked: what on, and the lock to release once it is suspended.
-	waitOn waitable
-	unlock sync.Locker
-	wakeAt int64 // while sleeping: the clock reading to wake at
+	// While parked: what for, on what, and the lock to release once it is
+	// suspended.
+	waitKind WaitKind
+	waitOn   waitable
+	unlock   sync.Locker
+	wakeAt   int64 // while sleeping: the clock reading to wake at
 
 	waitMutex *Mutex // the Mutex it waits for, guarded by graphMu
 
@@ -96,11 +98,6 @@ const (
 	stateSleeping
 	stateDone
 )
-
-// waitable is what a task can be parked on; it describes itself in reports.
-type waitable interface {
-	describe() string
-}
 
 // ID returns t's identifier, unique within its run. The main task is 1.
 func (t *Task) ID() uint64 { return t.id }
@@ -182,23 +179,20 @@ func (t *Task) Sleep(d time.Duration) error {
 	t.sleepGen++
 	t.sleepClaim.Store(t.sleepGen<<1 | 1)
 	t.state = stateSleeping
-	t.waitOn = sleepWait{}
+	t.setWait(WaitSleep, nil)
 	t.suspend()
 	err := t.sleepErr
 	t.sleepErr = nil
 	return err
 }
 
-type sleepWait struct{}
-
-func (sleepWait) describe() string { return "sleep" }
-
 // park suspends t, which holds unlock and has registered itself as a waiter
-// on what. The worker releases unlock once t is suspended, so that a waker
-// (who needs the lock to find t) never resumes a coroutine still running.
-func (t *Task) park(what waitable, unlock sync.Locker) {
+// on what, for kind. The worker releases unlock once t is suspended, so that
+// a waker (who needs the lock to find t) never resumes a coroutine still
+// running.
+func (t *Task) park(kind WaitKind, what waitable, unlock sync.Locker) {
 	t.state = stateParked
-	t.waitOn = what
+	t.setWait(kind, what)
 	t.unlock = unlock
 	t.suspend()
 }

@@ -12,9 +12,10 @@ type Tracer interface {
 	Spawn(task, parent *Task)
 	// Resume: task starts or resumes running on the numbered thread.
 	Resume(task *Task, thread int)
-	// Park: task stopped running, for the reason given ("yield", "sleep",
-	// or the primitive it waits on).
-	Park(task *Task, reason string)
+	// Park: task stopped running, for the reason given: it yielded, or
+	// what it waits for. Formatting the reason costs; comparing its Kind
+	// does not.
+	Park(task *Task, why WaitReason)
 	// Wake: task became runnable, woken by the running task by, or with
 	// by == nil when no waking task is known: a timer, Await, a context,
 	// and Close, Unlock and Done, which take no task.

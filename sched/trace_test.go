@@ -1,6 +1,7 @@
 package sched_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -33,8 +34,8 @@ func id(t *sched.Task) any {
 
 func (r *recorder) Spawn(t, parent *sched.Task)  { r.add("spawn %v by %v", id(t), id(parent)) }
 func (r *recorder) Resume(t *sched.Task, th int) { r.add("resume %v on %d", id(t), th) }
-func (r *recorder) Park(t *sched.Task, why string) {
-	r.add("park %v: %.8s", id(t), why)
+func (r *recorder) Park(t *sched.Task, why sched.WaitReason) {
+	r.add("park %v: %v", id(t), why.Kind)
 }
 func (r *recorder) Wake(t, by *sched.Task)      { r.add("wake %v by %v", id(t), id(by)) }
 func (r *recorder) Done(t *sched.Task, _ error) { r.add("done %v", id(t)) }
@@ -59,7 +60,7 @@ func TestTracer(t *testing.T) {
 		"spawn 1 by -",
 		"resume 1 on 0",
 		"spawn 2 by 1",
-		"park 1: *sched.C", // Recv
+		"park 1: chan receive",
 		"resume 2 on 0",
 		"wake 1 by 2",
 		"done 2",
@@ -154,3 +155,109 @@ func TestCancelledSleepLeavesNoTimer(t *testing.T) {
 }
 
 var errStop = errors.New("stop")
+
+// reasons is a Tracer that keeps the reason of each task's last park, by
+// the task's name.
+type reasons struct {
+	mu sync.Mutex
+	by map[string]sched.WaitReason
+}
+
+func (r *reasons) Spawn(t, parent *sched.Task)  {}
+func (r *reasons) Resume(t *sched.Task, th int) {}
+func (r *reasons) Wake(t, by *sched.Task)       {}
+func (r *reasons) Done(t *sched.Task, _ error)  {}
+func (r *reasons) Park(t *sched.Task, why sched.WaitReason) {
+	r.mu.Lock()
+	r.by[t.Name()] = why
+	r.mu.Unlock()
+}
+
+func (r *reasons) of(name string) sched.WaitReason {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.by[name]
+}
+
+// Every kind of wait reaches the tracer as a typed reason, which prints what
+// the task waits on: String with what does not change, Detail with the state
+// at the moment, Format with the names the caller chose.
+func TestWaitReasons(t *testing.T) {
+	r := &reasons{by: map[string]sched.WaitReason{}}
+	var (
+		recv, send, sel = sched.NewChan[int](0), sched.NewChan[string](1), sched.NewChan[int](0)
+		mu              sched.Mutex
+		rw              sched.RWMutex
+		cond            = sched.NewCond(new(sched.Mutex))
+		wg              sched.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type want struct {
+		kind sched.WaitKind
+		str  string
+		f    func(*sched.Task)
+	}
+	wants := map[string]want{
+		"recv": {sched.WaitRecv, fmt.Sprintf("chan receive on *sched.Chan[int] %p (cap 0)", recv),
+			func(t *sched.Task) { recv.Recv(t) }},
+		"send": {sched.WaitSend, fmt.Sprintf("chan send on *sched.Chan[string] %p (cap 1)", send),
+			func(t *sched.Task) { send.Send(t, "a"); send.Send(t, "b") }},
+		"lock": {sched.WaitLock, fmt.Sprintf("Mutex.Lock on *sched.Mutex %p", &mu),
+			func(t *sched.Task) { mu.Lock(t); mu.Unlock() }},
+		"rlock": {sched.WaitRWRLock, fmt.Sprintf("RWMutex.RLock on *sched.RWMutex %p", &rw),
+			func(t *sched.Task) { rw.RLock(t); rw.RUnlock() }},
+		"cond": {sched.WaitCond, fmt.Sprintf("Cond.Wait on *sched.Cond %p", cond),
+			func(t *sched.Task) { cond.L.Lock(t); cond.Wait(t); cond.L.Unlock() }},
+		"wg": {sched.WaitWaitGroup, fmt.Sprintf("WaitGroup.Wait on *sched.WaitGroup %p", &wg),
+			func(t *sched.Task) { wg.Wait(t) }},
+		"select": {sched.WaitSelect, fmt.Sprintf("select on receive from *sched.Chan[int] %p (cap 0), context", sel),
+			func(t *sched.Task) { sched.Select(t, sched.OnRecv(sel, nil), sched.OnDone(ctx, nil)) }},
+		"sleep": {sched.WaitSleep, "sleep",
+			func(t *sched.Task) { t.Sleep(time.Nanosecond) }},
+	}
+	err := sched.New(sched.Threads(1), sched.WithTracer(r)).Run(func(task *sched.Task) error {
+		mu.Lock(task)
+		rw.Lock(task)
+		wg.Add(1)
+		for name, w := range wants {
+			task.GoNamed(name, func(t *sched.Task) error { w.f(t); return nil })
+		}
+		task.Yield() // every task runs up to its wait
+
+		// Detail reads the state now; Format names objects as asked.
+		if got, want := r.of("lock").Detail(), fmt.Sprintf("Mutex.Lock on *sched.Mutex %p held by task 1 (main)", &mu); got != want {
+			t.Errorf("Detail() = %q, want %q", got, want)
+		}
+		if got, want := r.of("wg").Detail(), fmt.Sprintf("WaitGroup.Wait on *sched.WaitGroup %p (counter 1)", &wg); got != want {
+			t.Errorf("Detail() = %q, want %q", got, want)
+		}
+		name := func(obj any) string { return fmt.Sprintf("%T", obj) }
+		if got, want := r.of("select").Format(name), "select on receive from *sched.Chan[int] (cap 0), context"; got != want {
+			t.Errorf("Format = %q, want %q", got, want)
+		}
+
+		recv.Send(task, 1)
+		send.Recv(task)
+		send.Recv(task)
+		mu.Unlock()
+		rw.Unlock()
+		cond.L.Lock(task)
+		cond.Broadcast()
+		cond.L.Unlock()
+		wg.Done()
+		sel.Send(task, 1)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range wants {
+		if why := r.of(name); why.Kind != w.kind || why.String() != w.str {
+			t.Errorf("%s: reason %v %q, want %v %q", name, why.Kind, why.String(), w.kind, w.str)
+		}
+	}
+	if got := (sched.WaitReason{}).String(); got != "yield" {
+		t.Errorf("the zero WaitReason prints %q, want yield", got)
+	}
+}

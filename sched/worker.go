@@ -180,9 +180,9 @@ func (w *worker) end(t *Task, err error) {
 }
 
 func (w *worker) tracePark(t *Task) {
-	reason := "yield"
+	var why WaitReason // WaitYield
 	if t.state != stateYielded {
-		reason = t.waitOn.describe()
+		why = t.waitReason()
 	}
-	w.s.tracer.Park(t, reason)
+	w.s.tracer.Park(t, why)
 }

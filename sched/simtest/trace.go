@@ -23,27 +23,33 @@ type tracer struct {
 	started  bool
 	failedAt uint64 // the step of the first task that failed; 0: none yet
 	b        strings.Builder
-	// Addresses in the reasons given for parking become #1, #2, ... in
-	// the order they appear, so that the trace of a replay is the same
-	// text: addresses change from run to run.
-	addrs map[string]string
+	// The objects tasks wait on are named #1, #2, ... in the order they
+	// first appear, rather than by their addresses, so that the trace of a
+	// replay is the same text: addresses change from run to run.
+	numbers map[string]string // by address
 }
 
+// name is the stable name of obj, an object a task waits on.
+func (tr *tracer) name(obj any) string {
+	return fmt.Sprintf("%T %s", obj, tr.number(fmt.Sprintf("%p", obj)))
+}
+
+// number returns the stable number of the object at addr.
+func (tr *tracer) number(addr string) string {
+	if tr.numbers == nil {
+		tr.numbers = map[string]string{}
+	}
+	n, ok := tr.numbers[addr]
+	if !ok {
+		n = fmt.Sprintf("#%d", len(tr.numbers)+1)
+		tr.numbers[addr] = n
+	}
+	return n
+}
+
+// An error's text names objects by their addresses (a lock cycle's
+// Mutexes): the same numbers replace them there.
 var addrRE = regexp.MustCompile(`0x[0-9a-f]{6,}`)
-
-func (tr *tracer) stable(reason string) string {
-	return addrRE.ReplaceAllStringFunc(reason, func(a string) string {
-		if tr.addrs == nil {
-			tr.addrs = map[string]string{}
-		}
-		n, ok := tr.addrs[a]
-		if !ok {
-			n = fmt.Sprintf("#%d", len(tr.addrs)+1)
-			tr.addrs[a] = n
-		}
-		return n
-	})
-}
 
 func (tr *tracer) Choose(runnable []*sched.Task) int {
 	tr.step++
@@ -77,7 +83,9 @@ func (tr *tracer) Spawn(t, parent *sched.Task) {
 
 func (tr *tracer) Resume(t *sched.Task, _ int) { tr.event(t, "runs") }
 
-func (tr *tracer) Park(t *sched.Task, reason string) { tr.event(t, "parks: %s", tr.stable(reason)) }
+func (tr *tracer) Park(t *sched.Task, why sched.WaitReason) {
+	tr.event(t, "parks: %s", why.Format(tr.name))
+}
 
 func (tr *tracer) Wake(t, by *sched.Task) {
 	if by == nil {
@@ -98,5 +106,5 @@ func (tr *tracer) Done(t *sched.Task, err error) {
 	// The error without the stacks that follow a blank line, on one line.
 	msg, _, _ := strings.Cut(err.Error(), "\n\n")
 	msg = strings.NewReplacer(":\n\t", ": ", "\n\t", "; ", "\n", "; ").Replace(msg)
-	tr.event(t, "fails: %s", tr.stable(msg))
+	tr.event(t, "fails: %s", addrRE.ReplaceAllStringFunc(msg, tr.number))
 }
