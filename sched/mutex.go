@@ -20,23 +20,20 @@ import (
 // simplest: a task locking a Mutex it holds) can never return: it panics
 // with a *LockCycleError naming every task and Mutex of the cycle, while the
 // rest of the program goes on. The check costs nothing on the uncontended
-// path; contended Locks and Unlocks take one process-wide lock for it.
+// path; contended Locks and Unlocks take a lock of their Run for it.
+//
+// A Mutex belongs to the tasks of one Run at a time (see "Waking from
+// outside" in the package doc): it may be used by one Run after another, but
+// not by the tasks of two Runs at once.
 type Mutex struct {
 	// 0: unlocked; 1: locked; 2: locked, and tasks may be waiting.
 	state   atomic.Int32
 	wmu     sync.Mutex // guards waiters, and the move between 1 and 2
 	waiters taskList
-	// The task that holds it. Stable under graphMu while tasks wait for
-	// m (then only unlockSlow changes it); a hint otherwise.
+	// The task that holds it. Stable under its run's graph lock while
+	// tasks wait for m (then only unlockSlow changes it); a hint otherwise.
 	holder atomic.Pointer[Task]
 }
-
-// graphMu guards the wait-for graph of Mutexes: Task.waitMutex, and the
-// holder of every Mutex that has waiters. Only contended paths take it.
-//
-// Rejected: a lock per scheduler. A Mutex may be shared by the tasks of
-// several schedulers, and a cycle may run through all of them.
-var graphMu sync.Mutex
 
 // Lock locks m, parking t until m is free. It must be called by t while it
 // runs. It panics with a *LockCycleError if waiting would close a cycle.
@@ -68,10 +65,11 @@ func (m *Mutex) lockSlow(t *Task) {
 		}
 		break
 	}
-	graphMu.Lock()
+	graph := &t.s.graph
+	graph.Lock()
 	if m.closesCycle(t) {
 		err := m.cycle(t)
-		graphMu.Unlock()
+		graph.Unlock()
 		if m.waiters.empty() {
 			m.state.Store(1) // we set 2, and will not wait after all
 		}
@@ -79,7 +77,7 @@ func (m *Mutex) lockSlow(t *Task) {
 		panic(err)
 	}
 	t.waitMutex = m
-	graphMu.Unlock()
+	graph.Unlock()
 	m.waiters.push(t)
 	t.park(WaitLock, m, &m.wmu)
 	// Unlock handed us the lock, set holder and cleared waitMutex.
@@ -87,7 +85,7 @@ func (m *Mutex) lockSlow(t *Task) {
 
 // closesCycle reports whether t waiting for m would close a cycle: m's
 // holder waits for a Mutex whose holder waits ... for a Mutex t holds.
-// Called with graphMu held. Every task on the path after the first is
+// Called with the run's graph lock held. Every task on the path after the first is
 // parked, so the path is still.
 func (m *Mutex) closesCycle(t *Task) bool {
 	for cur := m; ; {
@@ -152,10 +150,11 @@ func (m *Mutex) unlockSlow() {
 		m.wmu.Unlock()
 		return
 	}
-	graphMu.Lock()
+	graph := &t.s.graph
+	graph.Lock()
 	t.waitMutex = nil
 	m.holder.Store(t)
-	graphMu.Unlock()
+	graph.Unlock()
 	if m.waiters.empty() {
 		m.state.Store(1) // held by t, nobody waiting
 	}

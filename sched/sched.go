@@ -149,6 +149,12 @@ type state struct {
 	sim        *sim   // modeSim's state, or nil
 	timed      bool   // MeasureRunTime
 
+	// graph guards the wait-for graph of the run's Mutexes: Task.waitMutex,
+	// and the holder of every Mutex that tasks wait for. Only contended
+	// Locks and Unlocks take it. One lock per run, not per process: a
+	// Mutex belongs to one Run at a time, and so does any cycle through it.
+	graph sync.Mutex
+
 	// Every coroutine of the run, so that the end of a run (or a deadlock)
 	// can find parked tasks and close every coroutine.
 	coMu sync.Mutex

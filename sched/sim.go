@@ -23,7 +23,7 @@ type Chooser interface {
 //
 //   - One thread: Threads and LockThreads are ignored.
 //   - At every step, ch chooses the task to run among the runnable ones.
-//   - A virtual clock (WithClock is ignored) starts at SimEpoch and moves only
+//   - A virtual clock (WithClock is ignored) starts at SimEpoch() and moves only
 //     when no task is runnable, straight to the earliest timer: an hour of
 //     Sleep takes no real time.
 //   - Await returns ErrDeterministic without running its function: real
@@ -55,8 +55,11 @@ func MaxSteps(n uint64) Option {
 	return func(s *Scheduler) { s.maxSteps = n }
 }
 
-// SimEpoch is where the virtual clock of deterministic mode starts.
-var SimEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+// SimEpoch returns where the virtual clock of deterministic mode starts:
+// midnight UTC on 1 January 2000.
+func SimEpoch() time.Time { return simEpoch }
+
+var simEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // RunStats describe a Run.
 type RunStats struct {
@@ -205,7 +208,7 @@ func (s *state) afterFunc(ctx context.Context, f func()) (stop func() bool) {
 // simClock is the virtual clock of deterministic mode.
 type simClock struct{ m *sim }
 
-func (c simClock) Now() time.Time { return SimEpoch.Add(time.Duration(c.m.now)) }
+func (c simClock) Now() time.Time { return simEpoch.Add(time.Duration(c.m.now)) }
 
 // NewTimer is never called: an idle deterministic worker moves the clock
 // itself.

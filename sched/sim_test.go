@@ -115,7 +115,7 @@ func TestDeterministicVirtualTime(t *testing.T) {
 	var woke []time.Time
 	start := time.Now()
 	err := s.Run(func(t *sched.Task) error {
-		if !t.Now().Equal(sched.SimEpoch) {
+		if !t.Now().Equal(sched.SimEpoch()) {
 			return errors.New("virtual clock does not start at SimEpoch")
 		}
 		for i := range 3 {
@@ -134,7 +134,7 @@ func TestDeterministicVirtualTime(t *testing.T) {
 		t.Fatalf("three hours of virtual sleep took %v", real)
 	}
 	for i, w := range woke {
-		if want := sched.SimEpoch.Add(time.Duration(i+1) * time.Hour); !w.Equal(want) {
+		if want := sched.SimEpoch().Add(time.Duration(i+1) * time.Hour); !w.Equal(want) {
 			t.Errorf("wake %d at %v, want %v", i, w, want)
 		}
 	}
@@ -215,7 +215,7 @@ func TestDeterministicContexts(t *testing.T) {
 			if got[1] != cause {
 				return errors.New("Select did not wake with the cause")
 			}
-			if t.Now().After(sched.SimEpoch.Add(time.Hour)) {
+			if t.Now().After(sched.SimEpoch().Add(time.Hour)) {
 				return errors.New("virtual time ran past the sleep")
 			}
 			return nil

@@ -37,7 +37,7 @@ type Task struct {
 	unlock   sync.Locker
 	wakeAt   int64 // while sleeping: the clock reading to wake at
 
-	waitMutex *Mutex // the Mutex it waits for, guarded by graphMu
+	waitMutex *Mutex // the Mutex it waits for, guarded by state.graph
 
 	// Sleep's wake claim: gen<<1 | 1 while a sleep can be ended, by its
 	// timer or its context, whichever swaps it first.
