@@ -223,3 +223,62 @@ var sink atomic.Uint64
 
 func BenchmarkScalingThreads1(b *testing.B) { scaling(b, 1) }
 func BenchmarkScalingThreads2(b *testing.B) { scaling(b, 2) }
+
+// Select over two channels: one side selects on a and b, the other sends
+// on them in turn. The baseline is Go's select statement between two
+// goroutines.
+
+func BenchmarkSelectGoroutines(b *testing.B) {
+	a, c, done := make(chan int), make(chan int), make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-a:
+			case <-c:
+			case <-done:
+				return
+			}
+		}
+	}()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i++; i&1 == 0 {
+			a <- i
+		} else {
+			c <- i
+		}
+	}
+	close(done)
+}
+
+func BenchmarkSelectTasks(b *testing.B) {
+	b.ReportAllocs()
+	err := sched.New(sched.Threads(1)).Run(func(task *sched.Task) error {
+		a, c := sched.NewChan[int](0), sched.NewChan[int](0)
+		stop := false
+		task.Go(func(task *sched.Task) error {
+			cases := []sched.Case{
+				sched.OnRecv(a, nil),
+				sched.OnRecv(c, func(_ int, ok bool) { stop = !ok }),
+			}
+			for !stop {
+				sched.Select(task, cases...)
+			}
+			return nil
+		})
+		i := 0
+		for b.Loop() {
+			if i++; i&1 == 0 {
+				a.Send(task, i)
+			} else {
+				c.Send(task, i)
+			}
+		}
+		c.Close()
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}

@@ -3,7 +3,6 @@ package sched
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 )
 
 // Chan is a channel between tasks: Send and Recv park the calling task, not
@@ -31,16 +30,9 @@ type waiter[T any] struct {
 	v    T
 	ok   bool // the operation completed (false: the channel was closed)
 	next *waiter[T]
-	sel  *selectState // non-nil for a case of a Select
-	idx  int          // the case's index in its Select
-}
-
-// selectState is shared by the waiters of one parked Select: the first waker
-// to claim it completes that case; the other waiters are stale.
-type selectState struct {
-	fired atomic.Bool
-	idx   int
-	cases []Case
+	sel  bool   // a case of a Select: the first waker to claim its task wins
+	gen  uint64 // with sel: the Select's wait generation (Task.arm)
+	idx  int    // with sel: the case's index in its Select
 }
 
 type waitq[T any] struct{ head, tail *waiter[T] }
@@ -68,11 +60,11 @@ func (q *waitq[T]) dequeue() *waiter[T] {
 			q.tail = nil
 		}
 		w.next = nil
-		if w.sel == nil {
+		if !w.sel {
 			return w
 		}
-		if w.sel.fired.CompareAndSwap(false, true) {
-			w.sel.idx = w.idx
+		if w.t.claimWake(w.gen) {
+			w.t.sel.idx = w.idx
 			return w
 		}
 	}

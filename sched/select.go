@@ -1,26 +1,25 @@
 package sched
 
 import (
-	"cmp"
 	"context"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"unsafe"
 )
 
 // Case is one branch of a Select: a receive (OnRecv), a send (OnSend), or
-// the end of a context (OnDone).
+// the end of a context (OnDone). A Case may be built once and selected on
+// again and again, by one task at a time: a Select over Cases built once
+// allocates nothing.
 type Case interface {
 	mutex() *sync.Mutex
 	// try completes the case if it can without waiting, with the channel's
 	// lock held, and returns a task to wake.
 	try() (done bool, partner *Task)
-	enqueue(t *Task, sel *selectState, idx int)
+	enqueue(t *Task, gen uint64, idx int)
 	dequeue()
 	finish() // after the case was chosen, with no lock held
-	// reset forgets what an earlier Select left in the case, so that a
-	// Case may be built once and selected on in a loop.
+	// reset forgets what an earlier Select left in the case.
 	reset()
 	// appendCase appends what the case waits for, for a WaitReason.
 	appendCase(b []byte, name func(any) string, live bool) []byte
@@ -59,13 +58,14 @@ type doneCase struct {
 }
 
 func (d *doneCase) mutex() *sync.Mutex { return &d.mu }
+
 func (d *doneCase) appendCase(b []byte, _ func(any) string, _ bool) []byte {
 	return append(b, "context"...)
 }
 
 func (d *doneCase) try() (bool, *Task) { return d.ctx.Err() != nil, nil }
 
-func (d *doneCase) enqueue(t *Task, sel *selectState, idx int) {
+func (d *doneCase) enqueue(t *Task, gen uint64, idx int) {
 	if d.ctx.Done() == nil {
 		return // it can never end
 	}
@@ -74,9 +74,9 @@ func (d *doneCase) enqueue(t *Task, sel *selectState, idx int) {
 	s.external.Add(1)
 	d.stop = s.afterFunc(d.ctx, func() {
 		d.mu.Lock() // the task is suspended once this is free
-		won := sel.fired.CompareAndSwap(false, true)
+		won := t.claimWake(gen)
 		if won {
-			sel.idx = idx
+			t.sel.idx = idx
 		}
 		d.mu.Unlock()
 		if won {
@@ -102,14 +102,16 @@ func (d *doneCase) finish() {
 }
 
 type recvCase[T any] struct {
-	c  *Chan[T]
-	f  func(T, bool)
-	w  *waiter[T]
-	v  T
-	ok bool
+	c      *Chan[T]
+	f      func(T, bool)
+	w      waiter[T]
+	queued bool // w was queued: if chosen, the value is in it
+	v      T
+	ok     bool
 }
 
 func (r *recvCase[T]) mutex() *sync.Mutex { return &r.c.mu }
+
 func (r *recvCase[T]) appendCase(b []byte, name func(any) string, live bool) []byte {
 	return r.c.appendWait(append(b, "receive from "...), name, live)
 }
@@ -120,21 +122,24 @@ func (r *recvCase[T]) try() (bool, *Task) {
 	return done, partner
 }
 
-func (r *recvCase[T]) enqueue(t *Task, sel *selectState, idx int) {
-	r.w = &waiter[T]{t: t, sel: sel, idx: idx}
-	r.c.recvq.push(r.w)
+func (r *recvCase[T]) enqueue(t *Task, gen uint64, idx int) {
+	r.w = waiter[T]{t: t, sel: true, gen: gen, idx: idx}
+	r.queued = true
+	r.c.recvq.push(&r.w)
 }
 
-func (r *recvCase[T]) dequeue() { r.c.recvq.remove(r.w) }
+func (r *recvCase[T]) dequeue() { r.c.recvq.remove(&r.w) }
 
 func (r *recvCase[T]) reset() {
 	var zero T
-	r.w, r.v, r.ok = nil, zero, false
+	r.queued, r.v, r.ok = false, zero, false
 }
 
 func (r *recvCase[T]) finish() {
-	if r.w != nil { // chosen while parked: the value is in the waiter
+	if r.queued { // chosen while parked: the value is in the waiter
 		r.v, r.ok = r.w.v, r.w.ok
+		var zero T
+		r.w.v = zero
 	}
 	if r.f != nil {
 		r.f(r.v, r.ok)
@@ -145,11 +150,13 @@ type sendCase[T any] struct {
 	c      *Chan[T]
 	v      T
 	f      func()
-	w      *waiter[T]
+	w      waiter[T]
+	queued bool
 	closed bool
 }
 
 func (s *sendCase[T]) mutex() *sync.Mutex { return &s.c.mu }
+
 func (s *sendCase[T]) appendCase(b []byte, name func(any) string, live bool) []byte {
 	return s.c.appendWait(append(b, "send to "...), name, live)
 }
@@ -160,17 +167,18 @@ func (s *sendCase[T]) try() (bool, *Task) {
 	return done || closed, partner
 }
 
-func (s *sendCase[T]) enqueue(t *Task, sel *selectState, idx int) {
-	s.w = &waiter[T]{t: t, v: s.v, sel: sel, idx: idx}
-	s.c.sendq.push(s.w)
+func (s *sendCase[T]) enqueue(t *Task, gen uint64, idx int) {
+	s.w = waiter[T]{t: t, v: s.v, sel: true, gen: gen, idx: idx}
+	s.queued = true
+	s.c.sendq.push(&s.w)
 }
 
-func (s *sendCase[T]) dequeue() { s.c.sendq.remove(s.w) }
+func (s *sendCase[T]) dequeue() { s.c.sendq.remove(&s.w) }
 
-func (s *sendCase[T]) reset() { s.w, s.closed = nil, false }
+func (s *sendCase[T]) reset() { s.queued, s.closed = false, false }
 
 func (s *sendCase[T]) finish() {
-	if s.closed || (s.w != nil && !s.w.ok) {
+	if s.closed || (s.queued && !s.w.ok) {
 		panic(msgSendClosed)
 	}
 	if s.f != nil {
@@ -192,51 +200,87 @@ func TrySelect(t *Task, cases ...Case) int {
 	return selectCases(t, cases, false)
 }
 
-// selectLocks is the set of channel locks of a Select, taken in address
-// order, so that two Selects over the same channels cannot deadlock.
-type selectLocks []*sync.Mutex
+// selectState is a task's scratch space for its Selects, kept from one to the
+// next so that a Select allocates nothing, as the runtime's selectgo uses its
+// caller's stack. While a Select waits, the winning case's waker writes idx.
+type selectState struct {
+	idx   int
+	cases []Case        // while parked: what it waits on, for reports
+	locks []*sync.Mutex // the cases' locks, in address order
+	order []int         // the order in which to try the cases
+}
 
-func (l selectLocks) Lock() {
-	for i, m := range l {
-		if i == 0 || m != l[i-1] {
+// Lock takes the cases' locks in address order, so that two Selects over the
+// same channels cannot deadlock.
+func (sel *selectState) Lock() {
+	for i, m := range sel.locks {
+		if i == 0 || m != sel.locks[i-1] {
 			m.Lock()
 		}
 	}
 }
 
-// Unlock releases the locks: a parked Select's worker calls it once the task
-// is suspended.
-func (l selectLocks) Unlock() {
-	for i := len(l) - 1; i >= 0; i-- {
-		if i == 0 || l[i] != l[i-1] {
-			l[i].Unlock()
+// Unlock releases the cases' locks: a parked Select's worker calls it once
+// the task is suspended.
+func (sel *selectState) Unlock() {
+	for i := len(sel.locks) - 1; i >= 0; i-- {
+		if i == 0 || sel.locks[i] != sel.locks[i-1] {
+			sel.locks[i].Unlock()
 		}
 	}
+}
+
+// A parked Select's wait is described by its cases, which the scratch space
+// holds only while the Select waits. A tracer may format a reason long after
+// that, so it receives a copy of them (waitingCases): only a run with a
+// tracer pays that allocation.
+func (sel *selectState) appendWait(b []byte, name func(any) string, live bool) []byte {
+	return waitingCases(sel.cases).appendWait(b, name, live)
+}
+
+type waitingCases []Case
+
+func (cs waitingCases) appendWait(b []byte, name func(any) string, live bool) []byte {
+	if len(cs) == 0 {
+		return append(b, "nothing (no cases)"...)
+	}
+	for i, c := range cs {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = c.appendCase(b, name, live)
+	}
+	return b
 }
 
 func selectCases(t *Task, cases []Case, block bool) int {
 	t.running("Select")
 	t.spend()
-	locks := make(selectLocks, len(cases))
+	sel := t.sel
+	if sel == nil {
+		sel = &selectState{}
+		t.sel = sel
+	}
+	sel.locks = sel.locks[:0]
+	sel.order = sel.order[:0]
 	for i, c := range cases {
 		c.reset()
-		locks[i] = c.mutex()
+		sel.locks = append(sel.locks, c.mutex())
+		sel.order = append(sel.order, i)
 	}
-	slices.SortFunc(locks, func(a, b *sync.Mutex) int {
-		return cmp.Compare(uintptr(unsafe.Pointer(a)), uintptr(unsafe.Pointer(b)))
-	})
-	locks.Lock()
+	// Insertion sort: a Select has a few cases.
+	for i := 1; i < len(sel.locks); i++ {
+		for j := i; j > 0 && uintptr(unsafe.Pointer(sel.locks[j])) < uintptr(unsafe.Pointer(sel.locks[j-1])); j-- {
+			sel.locks[j], sel.locks[j-1] = sel.locks[j-1], sel.locks[j]
+		}
+	}
+	t.s.shuffle(sel.order)
+	sel.Lock()
 
 	// Pass 1: a case that can proceed now, looked at in random order.
-	var order []int
-	if m := t.s.sim; m != nil {
-		order = m.perm(len(cases))
-	} else {
-		order = rand.Perm(len(cases))
-	}
-	for _, i := range order {
+	for _, i := range sel.order {
 		if done, partner := cases[i].try(); done {
-			locks.Unlock()
+			sel.Unlock()
 			if partner != nil {
 				t.wake(partner)
 			}
@@ -245,38 +289,43 @@ func selectCases(t *Task, cases []Case, block bool) int {
 		}
 	}
 	if !block {
-		locks.Unlock()
+		sel.Unlock()
 		return -1
 	}
 
 	// Pass 2: wait on every channel at once.
-	sel := &selectState{cases: cases}
+	gen := t.arm()
 	for i, c := range cases {
-		c.enqueue(t, sel, i)
+		c.enqueue(t, gen, i)
 	}
-	t.park(WaitSelect, sel, locks)
+	// A copy in the scratch space, not the caller's slice: holding that
+	// would move a variadic Select's arguments to the heap.
+	sel.cases = append(sel.cases[:0], cases...)
+	t.park(WaitSelect, sel, sel)
+	clear(sel.cases)
+	sel.cases = sel.cases[:0]
 
 	// Pass 3: take the other cases' waiters out of their queues.
-	locks.Lock()
+	sel.Lock()
 	for i, c := range cases {
 		if i != sel.idx {
 			c.dequeue()
 		}
 	}
-	locks.Unlock()
+	sel.Unlock()
 	cases[sel.idx].finish()
 	return sel.idx
 }
 
-func (sel *selectState) appendWait(b []byte, name func(any) string, live bool) []byte {
-	if len(sel.cases) == 0 {
-		return append(b, "nothing (no cases)"...)
+// shuffle puts order in a random order: from the run's history in modeSim,
+// from the runtime's generator otherwise.
+func (s *state) shuffle(order []int) {
+	if s.mode == modeSim {
+		s.sim.shuffle(order)
+		return
 	}
-	for i, c := range sel.cases {
-		if i > 0 {
-			b = append(b, ", "...)
-		}
-		b = c.appendCase(b, name, live)
+	for i := len(order) - 1; i > 0; i-- {
+		j := rand.IntN(i + 1)
+		order[i], order[j] = order[j], order[i]
 	}
-	return b
 }

@@ -149,11 +149,12 @@ func (m *sim) choose() *Task {
 	return t
 }
 
-// perm is rand.Perm from a generator seeded by the run's history.
-func (m *sim) perm(n int) []int {
+// shuffle shuffles order, which holds 0 to n-1, as rand.Perm would, with a
+// generator seeded by the run's history.
+func (m *sim) shuffle(order []int) {
 	m.draws++
 	m.pcg.Seed(m.sum, m.draws)
-	return m.rng.Perm(n)
+	m.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 }
 
 // watch is a context wait of deterministic mode: instead of a callback on a

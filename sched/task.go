@@ -39,12 +39,14 @@ type Task struct {
 
 	waitMutex *Mutex // the Mutex it waits for, guarded by state.graph
 
-	// Sleep's wake claim: gen<<1 | 1 while a sleep can be ended, by its
-	// timer or its context, whichever swaps it first.
-	sleepGen   uint64
-	sleepClaim atomic.Uint64
-	sleepErr   error
-	waiter     any // the last channel waiter this task used, for reuse
+	// claim decides who ends a wait that several may end (a Sleep's timer
+	// and its context, the cases of a Select): gen<<1 | 1 while the wait
+	// of generation gen is open, gen<<1 once one of them has claimed it.
+	gen      uint64
+	claim    atomic.Uint64
+	sleepErr error
+	waiter   any          // the last channel waiter this task used, for reuse
+	sel      *selectState // its Selects' scratch, from its first Select on
 
 	grp     *Group // the innermost group it runs under, or nil
 	tracked bool   // in grp.live: started by a task of grp, not by grp.Go
@@ -176,8 +178,7 @@ func (t *Task) Sleep(d time.Duration) error {
 		return err
 	}
 	t.wakeAt = t.s.now() + int64(d)
-	t.sleepGen++
-	t.sleepClaim.Store(t.sleepGen<<1 | 1)
+	t.arm()
 	t.state = stateSleeping
 	t.setWait(WaitSleep, nil)
 	t.suspend()
@@ -185,6 +186,23 @@ func (t *Task) Sleep(d time.Duration) error {
 	t.sleepErr = nil
 	return err
 }
+
+// arm opens a wait of t that several may end, and returns its generation:
+// the first to claimWake it makes t runnable, and the others leave it alone.
+func (t *Task) arm() uint64 {
+	t.gen++
+	t.claim.Store(t.gen<<1 | 1)
+	return t.gen
+}
+
+// claimWake reports whether the caller is the first to end t's wait of
+// generation gen: only the first may make t runnable.
+func (t *Task) claimWake(gen uint64) bool {
+	return t.claim.CompareAndSwap(gen<<1|1, gen<<1)
+}
+
+// waiting reports whether t's wait of generation gen is still open.
+func (t *Task) waiting(gen uint64) bool { return t.claim.Load() == gen<<1|1 }
 
 // park suspends t, which holds unlock and has registered itself as a waiter
 // on what, for kind. The worker releases unlock once t is suspended, so that

@@ -63,11 +63,10 @@ func (th *timerHeap) pop() timer {
 func (w *worker) sleep(t *Task) {
 	s := w.s
 	s.sleeping.Add(1)
-	e := timer{when: t.wakeAt, t: t, gen: t.sleepGen}
+	e := timer{when: t.wakeAt, t: t, gen: t.gen}
 	if t.ctx.Done() != nil {
-		armed := e.gen<<1 | 1
 		e.stop = s.afterFunc(t.ctx, func() {
-			if t.sleepClaim.CompareAndSwap(armed, armed-1) {
+			if t.claimWake(e.gen) {
 				t.sleepErr = t.ctx.Err()
 				s.readyFromOutside(t, &s.sleeping)
 			}
@@ -84,7 +83,7 @@ func (w *worker) sleep(t *Task) {
 func (w *worker) pruneTimers() bool {
 	for w.timers.len() > 0 {
 		e := &w.timers.h[0]
-		if e.t.sleepClaim.Load() == e.gen<<1|1 {
+		if e.t.waiting(e.gen) {
 			return true
 		}
 		w.timers.pop()
@@ -99,8 +98,7 @@ func (w *worker) runTimers() {
 	for w.timers.len() > 0 && w.timers.next() <= now {
 		e := w.timers.pop()
 		t := e.t
-		armed := e.gen<<1 | 1
-		if !t.sleepClaim.CompareAndSwap(armed, armed-1) {
+		if !t.claimWake(e.gen) {
 			continue // its context ended the sleep
 		}
 		if e.stop != nil {

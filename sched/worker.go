@@ -3,6 +3,7 @@ package sched
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -183,6 +184,9 @@ func (w *worker) tracePark(t *Task) {
 	var why WaitReason // WaitYield
 	if t.state != stateYielded {
 		why = t.waitReason()
+		if sel, ok := why.on.(*selectState); ok {
+			why.on = waitingCases(slices.Clone(sel.cases))
+		}
 	}
 	w.s.tracer.Park(t, why)
 }
