@@ -37,7 +37,7 @@
 // watched through a Peer. Its JSON shape, versioned by Version (the
 // "version" field), is
 //
-//	{"version": 1, "time": "…", "process": {
+//	{"version": 2, "time": "…", "process": {
 //	  "pid", "name", "args", "env": [{"name", "value"?}],
 //	  "rss", "os_threads", "voluntary_switches", "involuntary_switches",
 //	  "schedulers": [{"name", "spawned", "ended", "ended_resumes",
@@ -77,9 +77,11 @@
 // each park with its reason, an arrow from a waking task to the woken one,
 // and an arrow for each message sent with Peer.SendFrom, from the sending
 // task to the receiving process's lane of that peer. Processes and threads
-// are named by metadata events. Timestamps are microseconds since the Unix
-// epoch, read from the monotonic clock, so that the processes of one machine
-// line up.
+// are named by metadata events. Each process reads its times as the Unix
+// epoch plus its monotonic clock, so that the processes of one machine line
+// up; the trace gives them as microseconds, to the nanosecond (three
+// decimals, see Nanos), since one origin for all its processes: its earliest
+// event. otherData.origin is that moment's time of day.
 //
 // # The page
 //

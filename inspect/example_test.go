@@ -93,5 +93,5 @@ func ExampleHandler() {
 	json.Unmarshal(b, &tree)
 	fmt.Println("version", tree.Version, "of the snapshot, for pid > 0:", tree.Process.PID > 0)
 	// Output:
-	// version 1 of the snapshot, for pid > 0: true
+	// version 2 of the snapshot, for pid > 0: true
 }

@@ -41,7 +41,7 @@ func TestHandler(t *testing.T) {
 		{"/debug/weave/index.html", "200", "text/html", "snapshot"},
 		{"/debug/weave/app.js", "200", "text/javascript", "snapshot.json"},
 		{"/debug/weave/style.css", "200", "text/css", ".task.running"},
-		{"/debug/weave/snapshot.json", "200", "application/json", `"version": 1`},
+		{"/debug/weave/snapshot.json", "200", "application/json", `"version": 2`},
 		{"/debug/weave/trace.json", "200", "application/json", `"traceEvents"`},
 		{"/debug/weave/nosuch.js", "404", "", ""},
 	}

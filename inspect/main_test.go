@@ -41,6 +41,35 @@ var entries = map[string]proc.Entry{
 			return nil
 		})
 	},
+	// busy runs a loaded scheduler of two threads, one of whose tasks
+	// sends busyMessages messages with arrows, each from a run segment of
+	// its own; then, its run over, says "done" and waits for the parent to
+	// close.
+	"busy": func(ctx context.Context, c *proc.Conn) error {
+		rec := inspect.NewRecorder(inspect.Config{Name: "busy", Threads: 2, Timeline: true})
+		defer rec.Close()
+		peer := inspect.Parent(c)
+		defer peer.Close()
+		s := sched.New(sched.Threads(2), sched.WithTracer(rec))
+		err := s.Run(func(t *sched.Task) error {
+			pingPong(t, 4, 500)
+			for range busyMessages {
+				if err := peer.SendFrom(t, []byte("m")); err != nil {
+					return err
+				}
+				t.Yield()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := peer.Send([]byte("done")); err != nil {
+			return err
+		}
+		peer.Recv() // until the parent closes
+		return nil
+	},
 	// garbage answers every frame with bytes no Peer sends.
 	"garbage": func(ctx context.Context, c *proc.Conn) error {
 		for {
@@ -66,6 +95,9 @@ var entries = map[string]proc.Entry{
 		}
 	},
 }
+
+// busyMessages is how many messages the busy child sends.
+const busyMessages = 500
 
 func TestMain(m *testing.M) {
 	for name, fn := range entries {

@@ -17,8 +17,9 @@ import (
 
 // Version is the version of the snapshot's and the trace's JSON shape. It
 // changes when a field changes meaning or goes away; new fields may appear
-// without a new version.
-const Version = 1
+// without a new version. Version 2: a trace's times count from its origin
+// (otherData.origin), not from the Unix epoch.
+const Version = 2
 
 // Tree is a snapshot: this process, its schedulers, threads and tasks, and
 // the children it watches, each with their own.

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +19,9 @@ import (
 
 // The trace clock: nanoseconds since the Unix epoch, read from the
 // monotonic clock, so that the timelines of processes on one machine line
-// up and none goes backwards.
+// up and none goes backwards. Events keep these times, and children send
+// them so, exactly; WriteTrace writes them from the trace's origin, its
+// earliest event (see Nanos).
 var (
 	epoch     = time.Now()
 	epochNano = epoch.UnixNano()
@@ -46,8 +50,8 @@ type TraceEvent struct {
 	Name string         `json:"name"`
 	Cat  string         `json:"cat,omitempty"`
 	Ph   string         `json:"ph"`
-	Ts   float64        `json:"ts"`
-	Dur  *float64       `json:"dur,omitempty"`
+	Ts   Nanos          `json:"ts"`
+	Dur  *Nanos         `json:"dur,omitempty"`
 	Pid  int            `json:"pid"`
 	Tid  int            `json:"tid"`
 	ID   string         `json:"id,omitempty"`
@@ -63,7 +67,65 @@ type Trace struct {
 	OtherData       map[string]any `json:"otherData"`
 }
 
-func us(ns int64) float64 { return float64(ns) / 1e3 }
+// Nanos is a time or a duration in a trace, in nanoseconds. In JSON it is
+// microseconds, the format's unit, written with three decimals by integer
+// arithmetic, so that it keeps every nanosecond.
+//
+// Rejected: float64 microseconds since the Unix epoch. At that magnitude
+// (about 1.8e15) float64 steps by a quarter of a microsecond, while
+// durations kept their nanoseconds, so that consecutive run segments of a
+// thread overlapped and Perfetto drew them nested.
+type Nanos int64
+
+// MarshalJSON writes n as microseconds with three decimals: 1234567 is
+// 1234.567.
+func (n Nanos) MarshalJSON() ([]byte, error) { return n.append(make([]byte, 0, 24)), nil }
+
+func (n Nanos) append(b []byte) []byte {
+	u := uint64(n)
+	if n < 0 {
+		b = append(b, '-')
+		u = -u
+	}
+	b = strconv.AppendUint(b, u/1000, 10)
+	f := u % 1000
+	return append(b, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
+}
+
+// UnmarshalJSON reads a number of microseconds: exactly when it has no
+// exponent (a fourth decimal and beyond round to the nearest nanosecond),
+// through float64 otherwise.
+func (n *Nanos) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		return nil
+	}
+	neg := strings.HasPrefix(s, "-")
+	whole, frac, _ := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	if whole == "" || strings.ContainsAny(s, "eE") {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.Abs(f*1e3) >= math.MaxInt64 {
+			return fmt.Errorf("inspect: trace time %s is not a number of microseconds", s)
+		}
+		*n = Nanos(math.Round(f * 1e3))
+		return nil
+	}
+	u, err := strconv.ParseUint(whole+(frac + "000")[:3], 10, 64)
+	if err != nil || strings.Trim(frac, "0123456789") != "" {
+		return fmt.Errorf("inspect: trace time %s is not a number of microseconds", s)
+	}
+	if len(frac) > 3 && frac[3] >= '5' {
+		u++
+	}
+	if neg && u <= 1<<63 {
+		*n = Nanos(-u)
+	} else if !neg && u <= math.MaxInt64 {
+		*n = Nanos(u)
+	} else {
+		return fmt.Errorf("inspect: trace time %s is out of range", s)
+	}
+	return nil
+}
 
 // WriteTrace writes the timeline of this process, its Recorders with
 // Config.Timeline and the messages its Peers received, and of the children
@@ -74,21 +136,50 @@ func us(ns int64) float64 { return float64(ns) / 1e3 }
 // each park an instant ("i") with the reason, each wake-up by a task and
 // each message between processes an arrow (flow events "s" and "f" with
 // the same id, each bound to a run segment or a received message). An
-// arrow whose other end was not recorded is left out. otherData.version is
-// Version; otherData.errors lists the children that did not answer.
+// arrow whose other end was not recorded is left out. A flow event comes
+// after the slice that holds it. Times are microseconds, to the
+// nanosecond, since the trace's origin: its earliest event, in whichever
+// process; otherData.origin is the origin's time of day (RFC 3339).
+// otherData.version is Version; otherData.errors lists the children that
+// did not answer.
 func WriteTrace(ctx context.Context, w io.Writer) error {
 	evs, errs := gatherAll(ctx)
 	evs = pairFlows(evs)
+	origin := fromOrigin(evs)
 	t := Trace{
 		TraceEvents:     evs,
 		DisplayTimeUnit: "ns",
-		OtherData:       map[string]any{"version": Version, "errors": errs},
+		OtherData: map[string]any{
+			"version": Version,
+			"errors":  errs,
+			"origin":  time.Unix(0, origin).Format(time.RFC3339Nano),
+		},
 	}
 	bw := bufio.NewWriter(w)
 	if err := json.NewEncoder(bw).Encode(t); err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// fromOrigin makes the times of evs relative to the earliest of them, and
+// returns that origin on the trace clock. All processes of the trace share
+// it, so their timelines still line up. A reader that parses the times as
+// float64 keeps their nanoseconds as long as a trace spans less than about
+// a hundred days (2^53 ns).
+func fromOrigin(evs []TraceEvent) int64 {
+	origin := clock()
+	for _, e := range evs {
+		if e.Ph != "M" {
+			origin = min(origin, int64(e.Ts))
+		}
+	}
+	for i := range evs {
+		if evs[i].Ph != "M" {
+			evs[i].Ts -= Nanos(origin)
+		}
+	}
+	return origin
 }
 
 // gatherAll returns the events of this process and its children, and the
@@ -118,7 +209,8 @@ func gatherAll(ctx context.Context) ([]TraceEvent, []string) {
 }
 
 // gather is what a child answers to a trace request: its events and its own
-// children's, arrows not yet paired (their other ends may be elsewhere).
+// children's, arrows not yet paired (their other ends may be elsewhere),
+// times on the trace clock (the parent chooses the origin).
 func gather(ctx context.Context) []TraceEvent {
 	evs, _ := gatherAll(ctx)
 	return evs
@@ -182,15 +274,30 @@ func localTrace() []TraceEvent {
 				Name: "thread_sort_index", Ph: "M", Pid: pid, Tid: tid,
 				Args: map[string]any{"sort_index": ri<<8 + th.index},
 			})
+			// A thread records a segment when it ends, after the arrows
+			// that start or end in it: hold those back until it is
+			// written, since viewers bind an arrow to a slice already read.
+			var held []TraceEvent
 			for _, c := range th.events {
 				for _, e := range c {
-					evs = append(evs, e.trace(pid, tid))
+					ev := e.trace(pid, tid)
+					if e.kind == evWakeIn || e.kind == evWakeOut || e.kind == evMsgOut {
+						held = append(held, ev)
+						continue
+					}
+					evs = append(evs, ev)
+					if e.kind == evSegment {
+						evs = append(evs, held...)
+						held = held[:0]
+					}
 				}
 			}
+			// What is still held belongs to a segment still running, which
+			// has no slice yet: left out, pairFlows drops the other ends.
 			if th.dropped > 0 {
 				evs = append(evs, TraceEvent{
 					Name: "events dropped", Ph: "i", S: "t", Pid: pid, Tid: tid,
-					Ts:   us(clock()),
+					Ts:   Nanos(clock()),
 					Args: map[string]any{"dropped": th.dropped, "max_events": r.cfg.MaxEvents},
 				})
 			}
@@ -205,11 +312,16 @@ func localTrace() []TraceEvent {
 				Args: map[string]any{"name": "messages from " + p.name},
 			})
 		}
-		for _, e := range p.events {
-			d := 1.0
+		for i, e := range p.events {
+			// A microsecond, to be seen, unless the next message came
+			// sooner: slices of one lane must not overlap.
+			d := Nanos(1000)
+			if i+1 < len(p.events) {
+				d = min(d, Nanos(p.events[i+1].ts-e.ts))
+			}
 			evs = append(evs,
-				TraceEvent{Name: "message from " + p.name, Cat: "msg", Ph: "X", Ts: us(e.ts), Dur: &d, Pid: pid, Tid: p.lane},
-				TraceEvent{Name: "message", Cat: "msg", Ph: "f", Bp: "e", Ts: us(e.ts), Pid: pid, Tid: p.lane, ID: flowID(e.flow)})
+				TraceEvent{Name: "message from " + p.name, Cat: "msg", Ph: "X", Ts: Nanos(e.ts), Dur: &d, Pid: pid, Tid: p.lane},
+				TraceEvent{Name: "message", Cat: "msg", Ph: "f", Bp: "e", Ts: Nanos(e.ts), Pid: pid, Tid: p.lane, ID: flowID(e.flow)})
 		}
 		p.mu.Unlock()
 	}
@@ -228,22 +340,22 @@ func flowID(f uint64) string { return "0x" + strconv.FormatUint(f, 16) }
 func (e event) trace(pid, tid int) TraceEvent {
 	switch e.kind {
 	case evSegment:
-		d := us(e.dur)
+		d := Nanos(e.dur)
 		name := e.name
 		if name == "" {
 			name = "task " + strconv.FormatUint(e.task, 10)
 		}
-		return TraceEvent{Name: name, Cat: "task", Ph: "X", Ts: us(e.ts), Dur: &d, Pid: pid, Tid: tid,
+		return TraceEvent{Name: name, Cat: "task", Ph: "X", Ts: Nanos(e.ts), Dur: &d, Pid: pid, Tid: tid,
 			Args: map[string]any{"task": e.task}}
 	case evPark:
-		return TraceEvent{Name: "park", Cat: "park", Ph: "i", S: "t", Ts: us(e.ts), Pid: pid, Tid: tid,
+		return TraceEvent{Name: "park", Cat: "park", Ph: "i", S: "t", Ts: Nanos(e.ts), Pid: pid, Tid: tid,
 			Args: map[string]any{"task": e.task, "reason": e.why.String()}}
 	case evWakeOut:
-		return TraceEvent{Name: "wake", Cat: "wake", Ph: "s", Ts: us(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow)}
+		return TraceEvent{Name: "wake", Cat: "wake", Ph: "s", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow)}
 	case evWakeIn:
-		return TraceEvent{Name: "wake", Cat: "wake", Ph: "f", Bp: "e", Ts: us(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow)}
+		return TraceEvent{Name: "wake", Cat: "wake", Ph: "f", Bp: "e", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow)}
 	default: // evMsgOut
-		return TraceEvent{Name: "message", Cat: "msg", Ph: "s", Ts: us(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow),
+		return TraceEvent{Name: "message", Cat: "msg", Ph: "s", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow),
 			Args: map[string]any{"to": e.arg}}
 	}
 }
