@@ -34,6 +34,13 @@ const (
 	kindErrResp               // 8-byte request id, then an error text
 )
 
+// A frame starts with its kind byte; all but kindMsg follow it with an ID
+// (a request's, or an arrow's), big-endian.
+const (
+	idLen     = 8
+	headerLen = 1 + idLen // kind byte and ID
+)
+
 // Peer is one end of a proc.Conn that carries both the program's messages
 // and the control messages of snapshots and traces. Each side of the Conn
 // makes one: the parent with Child, the child with Parent. A Peer reads the
@@ -130,10 +137,10 @@ func (p *Peer) SendFrom(t *sched.Task, msg []byte) error {
 	if !known {
 		return p.Send(msg)
 	}
-	b := make([]byte, 9+len(msg))
+	b := make([]byte, headerLen+len(msg))
 	b[0] = kindMsgFlow
 	binary.BigEndian.PutUint64(b[1:], flow)
-	copy(b[9:], msg)
+	copy(b[headerLen:], msg)
 	return p.c.Send(b)
 }
 
@@ -192,20 +199,20 @@ func (p *Peer) read() {
 		case kindMsg:
 			p.msgs <- msg{data: body}
 		case kindMsgFlow:
-			if len(body) < 8 {
+			if len(body) < idLen {
 				p.bad.Add(1)
 				continue
 			}
 			p.received(binary.BigEndian.Uint64(body))
-			p.msgs <- msg{data: body[8:]}
+			p.msgs <- msg{data: body[idLen:]}
 		case kindSnapReq, kindTraceReq:
-			if len(body) < 8 {
+			if len(body) < idLen {
 				p.bad.Add(1)
 				continue
 			}
 			p.answer(kind, body)
 		case kindSnapResp, kindTraceResp, kindErrResp:
-			if len(body) < 8 {
+			if len(body) < idLen {
 				p.bad.Add(1)
 				continue
 			}
@@ -237,26 +244,26 @@ func (p *Peer) received(flow uint64) {
 // answer answers a request of the other side, on the reader: a snapshot
 // or a trace of this process, with its own children.
 func (p *Peer) answer(kind byte, body []byte) {
-	id := body[:8]
+	id := body[:idLen]
 	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
 	defer cancel()
 	var v any
 	resp := kindSnapResp
 	if kind == kindSnapReq {
-		opts := Options{EnvValues: len(body) > 8 && body[8]&1 != 0}
+		opts := Options{EnvValues: len(body) > idLen && body[idLen]&1 != 0}
 		v = Snapshot(ctx, opts).Process
 	} else {
 		resp = kindTraceResp
 		v = gather(ctx)
 	}
 	js, err := json.Marshal(v)
-	if err == nil && len(js)+9 > p.c.MaxFrame() {
+	if err == nil && len(js)+headerLen > p.c.MaxFrame() {
 		err = fmt.Errorf("inspect: answer of %d bytes is over the frame maximum %d", len(js), p.c.MaxFrame())
 	}
 	if err != nil {
 		resp, js = kindErrResp, []byte(err.Error())
 	}
-	out := make([]byte, 0, 9+len(js))
+	out := make([]byte, 0, headerLen+len(js))
 	out = append(out, resp)
 	out = append(out, id...)
 	out = append(out, js...)
@@ -285,7 +292,7 @@ func (p *Peer) request(ctx context.Context, kind byte, extra []byte, timeout tim
 		delete(p.pending, id)
 		p.mu.Unlock()
 	}
-	req := make([]byte, 9, 9+len(extra))
+	req := make([]byte, headerLen, headerLen+len(extra))
 	req[0] = kind
 	binary.BigEndian.PutUint64(req[1:], id)
 	req = append(req, extra...)
@@ -300,9 +307,9 @@ func (p *Peer) request(ctx context.Context, kind byte, extra []byte, timeout tim
 			return nil, 0, fmt.Errorf("inspect: %s: %w", p.name, p.readErr())
 		}
 		if b[0] == kindErrResp {
-			return nil, 0, fmt.Errorf("inspect: %s: %s", p.name, b[9:])
+			return nil, 0, fmt.Errorf("inspect: %s: %s", p.name, b[headerLen:])
 		}
-		return b[9:], b[0], nil
+		return b[headerLen:], b[0], nil
 	case <-ctx.Done():
 		forget()
 		return nil, 0, fmt.Errorf("%w from %s: %w", ErrNoAnswer, p.name, context.Cause(ctx))
@@ -328,21 +335,21 @@ func (p *Peer) Snapshot(ctx context.Context, opts Options) (*Process, error) {
 	if kind != kindSnapResp {
 		return nil, fmt.Errorf("%w from %s: frame kind %d", ErrBadAnswer, p.name, kind)
 	}
-	var proc Process
-	if err := json.Unmarshal(b, &proc); err != nil {
+	var process Process
+	if err := json.Unmarshal(b, &process); err != nil {
 		return nil, fmt.Errorf("%w from %s: %v", ErrBadAnswer, p.name, err)
 	}
-	return &proc, nil
+	return &process, nil
 }
 
 // snapshot is p's entry among the children of the tree.
 func (p *Peer) snapshot(ctx context.Context, opts Options) ChildProcess {
 	c := ChildProcess{Name: p.name, PID: p.pid}
-	proc, err := p.Snapshot(ctx, opts)
+	process, err := p.Snapshot(ctx, opts)
 	if err != nil {
 		c.Error = err.Error()
 		return c
 	}
-	c.Process = proc
+	c.Process = process
 	return c
 }
