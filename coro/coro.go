@@ -9,20 +9,17 @@ import (
 	"github.com/weavert/weave/internal/engine"
 )
 
-// Status is the state of a coroutine, as in Lua's coroutine.status.
+// Status is the state of a coroutine, as in Lua's coroutine.status, less
+// Lua's "normal" (see Coroutine.Status).
 type Status int
 
 const (
 	// Suspended: created and not yet started, or waiting in yield.
 	Suspended Status = iota
 	// Running: resumed and not yet yielded or ended. Seen from inside the
-	// coroutine, and by anyone while it runs.
+	// coroutine, by anyone while it runs, and while it waits for a
+	// coroutine it resumed.
 	Running
-	// Normal is Lua's state for a coroutine that resumed another and waits
-	// for it. weave does not report it: telling it apart from Running needs
-	// the identity of the calling goroutine, which Go does not expose. Such a
-	// coroutine reads Running, and resuming it is refused all the same.
-	Normal
 	// Dead: returned, panicked, exited by runtime.Goexit, or closed.
 	Dead
 )
@@ -33,8 +30,6 @@ func (s Status) String() string {
 		return "suspended"
 	case Running:
 		return "running"
-	case Normal:
-		return "normal"
 	case Dead:
 		return "dead"
 	}
@@ -237,8 +232,11 @@ func (s *state[In, Out]) died() {
 	s.e.End()
 }
 
-// Status reports c's state. From inside c it reads Running. See Normal for
-// the one difference from Lua.
+// Status reports c's state. From inside c it reads Running. So does a
+// coroutine that resumed another and waits for it, which Lua reports as
+// "normal": telling the two apart needs the identity of the goroutine that
+// calls Resume, which Go does not expose, so coro has no such status.
+// Resuming either is refused all the same.
 func (c *Coroutine[In, Out]) Status() Status {
 	switch c.s.e.status() {
 	case engine.Created, engine.Suspended:

@@ -83,7 +83,7 @@ func TestStatusSeenFromInside(t *testing.T) {
 }
 
 // A coroutine that resumed another and waits for it reads Running: Lua's
-// Normal cannot be told apart without the caller's identity (see Normal).
+// "normal" cannot be told apart without the caller's identity.
 func TestStatusOfResumer(t *testing.T) {
 	var outer *coro.Coroutine[int, coro.Status]
 	inner := coro.New(func(_ int, yield func(coro.Status) int) coro.Status { return outer.Status() })
@@ -98,7 +98,7 @@ func TestStatusOfResumer(t *testing.T) {
 
 func TestStatusString(t *testing.T) {
 	for st, want := range map[coro.Status]string{
-		coro.Suspended: "suspended", coro.Running: "running", coro.Normal: "normal", coro.Dead: "dead", 9: "Status(9)",
+		coro.Suspended: "suspended", coro.Running: "running", coro.Dead: "dead", 9: "Status(9)",
 	} {
 		if st.String() != want {
 			t.Errorf("%d.String() = %q, want %q", int(st), st, want)

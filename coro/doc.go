@@ -22,10 +22,13 @@
 //	avg.Resume(20) // 15
 //
 // Status reports Suspended, Running or Dead, as Lua's coroutine.status does.
-// Lua also reports Normal for a coroutine that resumed another and is waiting
-// for it; telling that apart from Running needs the identity of the calling
-// goroutine, which Go does not expose, so such a coroutine reads Running.
-// Misuse detection does not depend on the difference.
+// Lua has a fourth status, "normal", for a coroutine that resumed another
+// and is waiting for it. coro has none: telling that apart from Running
+// needs the identity of the goroutine calling Resume, which Go does not
+// expose, so such a coroutine reads Running, and a status that is never
+// returned would only mislead. Misuse detection does not depend on the
+// difference: resuming a waiting coroutine panics as resuming a running one
+// does.
 //
 // Pull, All and Feed connect coroutines and iterators: Pull makes a coroutine
 // from an iter.Seq (an iter.Pull that cannot leak), All ranges over what a
