@@ -102,7 +102,7 @@ func TestAwaitCancellation(t *testing.T) {
 			return errStop
 		})
 		started.Recv(task)
-		if err := g.Wait(task); err != errStop {
+		if err := g.Wait(task); !errors.Is(err, errStop) {
 			return err
 		}
 		return nil

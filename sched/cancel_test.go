@@ -28,7 +28,7 @@ func TestSleepCancelled(t *testing.T) {
 				task.Yield() // the sleeper has most likely parked by now; either way works
 				return errStop
 			})
-			if err := g.Wait(task); err != errStop {
+			if err := g.Wait(task); !errors.Is(err, errStop) {
 				return err
 			}
 			if got != context.Canceled {

@@ -6,14 +6,17 @@ import (
 )
 
 // Chan is a channel between tasks: Send and Recv park the calling task, not
-// its worker, while they wait. Create one with NewChan; the zero value is not
-// usable. A Chan belongs to the tasks of one Run, on any of its workers: a
-// task parked on it must be woken by another task of that Run (see "Waking
-// from outside" in the package doc).
+// its worker, while they wait. NewChan makes one with a buffer; the zero
+// value is an unbuffered channel, ready to use. A Chan belongs to the tasks
+// of one Run, on any of its workers: a task parked on it must be woken by
+// another task of that Run (see "Waking from outside" in the package doc).
 //
 // Its semantics are those of a Go channel: a send happens before the
 // corresponding receive completes; on an unbuffered channel, the receive
-// happens before the send completes; waiters are served in FIFO order.
+// happens before the send completes; waiters are served in FIFO order. A nil
+// *Chan is Go's nil channel: Send and Recv wait forever (a deadlock, if
+// nothing else runs), TrySend and TryRecv never proceed, a Select case on it
+// is never chosen, and Close panics.
 type Chan[T any] struct {
 	mu     sync.Mutex
 	buf    []T // ring of len = capacity
@@ -117,8 +120,10 @@ const msgSendClosed = "sched: send on closed channel"
 // buffer. It panics if c is closed, or is closed while t waits. Send must be
 // called by t while it runs.
 func (c *Chan[T]) Send(t *Task, v T) {
-	t.running("Chan.Send")
-	t.spend()
+	t.enter("Chan.Send")
+	if c == nil {
+		t.park(WaitSend, nilChan{}, nil)
+	}
 	c.mu.Lock()
 	if done, closed, partner := c.sendLocked(v); done || closed {
 		c.mu.Unlock()
@@ -142,8 +147,10 @@ func (c *Chan[T]) Send(t *Task, v T) {
 // TrySend sends v if it can without waiting, and reports whether it did.
 // It panics if c is closed.
 func (c *Chan[T]) TrySend(t *Task, v T) bool {
-	t.running("Chan.TrySend")
-	t.spend()
+	t.enter("Chan.TrySend")
+	if c == nil {
+		return false
+	}
 	c.mu.Lock()
 	done, closed, partner := c.sendLocked(v)
 	c.mu.Unlock()
@@ -177,8 +184,10 @@ func (c *Chan[T]) sendLocked(v T) (done, closed bool, partner *Task) {
 // Recv receives a value, parking t until one is sent. ok is false if c is
 // closed and drained. Recv must be called by t while it runs.
 func (c *Chan[T]) Recv(t *Task) (v T, ok bool) {
-	t.running("Chan.Recv")
-	t.spend()
+	t.enter("Chan.Recv")
+	if c == nil {
+		t.park(WaitRecv, nilChan{}, nil)
+	}
 	c.mu.Lock()
 	if v, ok, done, partner := c.recvLocked(); done {
 		c.mu.Unlock()
@@ -198,8 +207,10 @@ func (c *Chan[T]) Recv(t *Task) (v T, ok bool) {
 // TryRecv receives a value if it can without waiting. ready reports whether
 // Recv would not have waited; then v and ok are what it would have returned.
 func (c *Chan[T]) TryRecv(t *Task) (v T, ok, ready bool) {
-	t.running("Chan.TryRecv")
-	t.spend()
+	t.enter("Chan.TryRecv")
+	if c == nil {
+		return v, false, false
+	}
 	c.mu.Lock()
 	v, ok, ready, partner := c.recvLocked()
 	c.mu.Unlock()
@@ -243,6 +254,9 @@ func (c *Chan[T]) recvLocked() (v T, ok, done bool, partner *Task) {
 // the buffer is drained; waiting senders panic. Close may be called by any
 // task of the Run c belongs to. It panics if c is already closed.
 func (c *Chan[T]) Close() {
+	if c == nil {
+		panic("sched: close of nil channel")
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -267,15 +281,33 @@ func (c *Chan[T]) Close() {
 
 // Len returns the number of values in c's buffer.
 func (c *Chan[T]) Len() int {
+	if c == nil {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
 }
 
 // Cap returns c's capacity.
-func (c *Chan[T]) Cap() int { return len(c.buf) }
+func (c *Chan[T]) Cap() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.buf)
+}
+
+// nilChan is what a task waits on in Send or Recv on a nil *Chan: nothing.
+type nilChan struct{}
+
+func (nilChan) appendWait(b []byte, _ func(any) string, _ bool) []byte {
+	return append(b, "a nil channel"...)
+}
 
 func (c *Chan[T]) appendWait(b []byte, name func(any) string, _ bool) []byte {
+	if c == nil {
+		return nilChan{}.appendWait(b, name, false)
+	}
 	b = append(b, name(c)...)
 	return fmt.Appendf(b, " (cap %d)", len(c.buf))
 }

@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"fmt"
 	"sync"
 )
 
@@ -23,6 +24,10 @@ func NewCond(m *Mutex) *Cond { return &Cond{L: m} }
 // before it returns. t must hold c.L.
 func (c *Cond) Wait(t *Task) {
 	t.running("Cond.Wait")
+	if c.L.holder.Load() != t {
+		// Checked before anything changes, so that the Cond stays usable.
+		panic(fmt.Sprintf("sched: Cond.Wait by task %d, which does not hold the Cond's Mutex", t.id))
+	}
 	c.mu.Lock()
 	c.waiters.push(t)
 	c.L.Unlock()

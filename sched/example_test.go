@@ -116,7 +116,7 @@ func ExampleGroup() {
 	})
 	fmt.Println("run:", err)
 	// Output:
-	// group: disk full
+	// group: sched: task 3: disk full
 	// run: <nil>
 }
 

@@ -44,6 +44,9 @@ func (g *Group) Go(t *Task, f func(t *Task) error) { g.GoNamed(t, "", f) }
 
 // GoNamed is Go with a name for reports.
 func (g *Group) GoNamed(t *Task, name string, f func(t *Task) error) {
+	if f == nil {
+		panic("sched: Group.Go with a nil function")
+	}
 	w := t.running("Group.Go")
 	g.wg.Add(1)
 	nt := w.newTask(t, g.ctx, name, func(t *Task) error {
@@ -55,7 +58,7 @@ func (g *Group) GoNamed(t *Task, name string, f func(t *Task) error) {
 			}
 		}()
 		if err := f(t); err != nil {
-			g.fail(err)
+			g.fail(&TaskError{ID: t.id, Name: t.name, Err: err})
 		}
 		ok = true
 		return nil

@@ -20,7 +20,7 @@ func TestGroupFirstErrorCancels(t *testing.T) {
 					for task.Context().Err() == nil {
 						task.Yield()
 					}
-					if context.Cause(task.Context()) == errFirst {
+					if errors.Is(context.Cause(task.Context()), errFirst) {
 						mu.Lock(task)
 						cancelled++
 						mu.Unlock()
@@ -32,8 +32,10 @@ func TestGroupFirstErrorCancels(t *testing.T) {
 				task.Yield()
 				return errFirst
 			})
-			if err := g.Wait(task); err != errFirst {
-				return errors.Join(errors.New("Wait did not return the first error"), err)
+			err := g.Wait(task)
+			var te *sched.TaskError
+			if !errors.Is(err, errFirst) || !errors.As(err, &te) || te.ID != 12 {
+				return errors.Join(errors.New("Wait did not return the first error, as task 12's"), err)
 			}
 			if task.Context().Err() != nil {
 				return errors.New("the group cancelled its parent")

@@ -38,7 +38,7 @@ type Mutex struct {
 // Lock locks m, parking t until m is free. It must be called by t while it
 // runs. It panics with a *LockCycleError if waiting would close a cycle.
 func (m *Mutex) Lock(t *Task) {
-	t.spend()
+	t.enter("Mutex.Lock")
 	if m.state.CompareAndSwap(0, 1) {
 		m.holder.Store(t)
 		return
@@ -47,7 +47,6 @@ func (m *Mutex) Lock(t *Task) {
 }
 
 func (m *Mutex) lockSlow(t *Task) {
-	t.running("Mutex.Lock")
 	m.wmu.Lock()
 	for {
 		switch m.state.Load() {
@@ -119,7 +118,7 @@ func (m *Mutex) cycle(t *Task) *LockCycleError {
 
 // TryLock locks m if it is free and reports whether it did.
 func (m *Mutex) TryLock(t *Task) bool {
-	t.spend()
+	t.enter("Mutex.TryLock")
 	if m.state.CompareAndSwap(0, 1) {
 		m.holder.Store(t)
 		return true
@@ -212,6 +211,9 @@ func (wg *WaitGroup) Done() { wg.Add(-1) }
 
 // Go runs f as a task started by t, with Add(1) before and Done after.
 func (wg *WaitGroup) Go(t *Task, f func(t *Task) error) {
+	if f == nil {
+		panic("sched: WaitGroup.Go with a nil function")
+	}
 	wg.Add(1)
 	t.spawn("", func(t *Task) error {
 		defer wg.Done()
@@ -222,11 +224,10 @@ func (wg *WaitGroup) Go(t *Task, f func(t *Task) error) {
 // Wait parks t until the counter is zero. It must be called by t while it
 // runs.
 func (wg *WaitGroup) Wait(t *Task) {
-	t.spend()
+	t.enter("WaitGroup.Wait")
 	if wg.n.Load() == 0 {
 		return
 	}
-	t.running("WaitGroup.Wait")
 	wg.mu.Lock()
 	if wg.n.Load() == 0 {
 		wg.mu.Unlock()

@@ -22,8 +22,7 @@ type RWMutex struct {
 
 // Lock locks rw for writing, parking t until no task holds it.
 func (rw *RWMutex) Lock(t *Task) {
-	t.running("RWMutex.Lock")
-	t.spend()
+	t.enter("RWMutex.Lock")
 	rw.mu.Lock()
 	if !rw.writer && rw.readers == 0 {
 		rw.writer = true
@@ -37,7 +36,7 @@ func (rw *RWMutex) Lock(t *Task) {
 
 // TryLock locks rw for writing if it is free, and reports whether it did.
 func (rw *RWMutex) TryLock(t *Task) bool {
-	t.spend()
+	t.enter("RWMutex.TryLock")
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	if rw.writer || rw.readers > 0 {
@@ -76,8 +75,7 @@ func (rw *RWMutex) Unlock() {
 // RLock locks rw for reading, parking t while a writer holds it or waits
 // for it.
 func (rw *RWMutex) RLock(t *Task) {
-	t.running("RWMutex.RLock")
-	t.spend()
+	t.enter("RWMutex.RLock")
 	rw.mu.Lock()
 	if !rw.writer && rw.nw == 0 {
 		rw.readers++
@@ -91,7 +89,7 @@ func (rw *RWMutex) RLock(t *Task) {
 // TryRLock locks rw for reading if it can without waiting, and reports
 // whether it did.
 func (rw *RWMutex) TryRLock(t *Task) bool {
-	t.spend()
+	t.enter("RWMutex.TryRLock")
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	if rw.writer || rw.nw > 0 {

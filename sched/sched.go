@@ -103,6 +103,9 @@ func New(opts ...Option) *Scheduler {
 // Run blocks the calling goroutine. It panics if the scheduler is already
 // running. Everything a task does happens before Run returns.
 func (s *Scheduler) Run(main func(t *Task) error) error {
+	if main == nil {
+		panic("sched: Run with a nil function")
+	}
 	if !s.running.CompareAndSwap(false, true) {
 		panic("sched: Run called while the scheduler is already running")
 	}

@@ -12,7 +12,7 @@ import (
 // again and again, by one task at a time: a Select over Cases built once
 // allocates nothing.
 type Case interface {
-	mutex() *sync.Mutex
+	mutex() *sync.Mutex // nil for a case on a nil channel, which never proceeds
 	// try completes the case if it can without waiting, with the channel's
 	// lock held, and returns a task to wake.
 	try() (done bool, partner *Task)
@@ -110,25 +110,40 @@ type recvCase[T any] struct {
 	ok     bool
 }
 
-func (r *recvCase[T]) mutex() *sync.Mutex { return &r.c.mu }
+func (r *recvCase[T]) mutex() *sync.Mutex {
+	if r.c == nil {
+		return nil
+	}
+	return &r.c.mu
+}
 
 func (r *recvCase[T]) appendCase(b []byte, name func(any) string, live bool) []byte {
 	return r.c.appendWait(append(b, "receive from "...), name, live)
 }
 
 func (r *recvCase[T]) try() (bool, *Task) {
+	if r.c == nil {
+		return false, nil
+	}
 	v, ok, done, partner := r.c.recvLocked()
 	r.v, r.ok = v, ok
 	return done, partner
 }
 
 func (r *recvCase[T]) enqueue(t *Task, gen uint64, idx int) {
+	if r.c == nil {
+		return
+	}
 	r.w = waiter[T]{t: t, sel: true, gen: gen, idx: idx}
 	r.queued = true
 	r.c.recvq.push(&r.w)
 }
 
-func (r *recvCase[T]) dequeue() { r.c.recvq.remove(&r.w) }
+func (r *recvCase[T]) dequeue() {
+	if r.queued {
+		r.c.recvq.remove(&r.w)
+	}
+}
 
 func (r *recvCase[T]) reset() {
 	var zero T
@@ -155,25 +170,40 @@ type sendCase[T any] struct {
 	closed bool
 }
 
-func (s *sendCase[T]) mutex() *sync.Mutex { return &s.c.mu }
+func (s *sendCase[T]) mutex() *sync.Mutex {
+	if s.c == nil {
+		return nil
+	}
+	return &s.c.mu
+}
 
 func (s *sendCase[T]) appendCase(b []byte, name func(any) string, live bool) []byte {
 	return s.c.appendWait(append(b, "send to "...), name, live)
 }
 
 func (s *sendCase[T]) try() (bool, *Task) {
+	if s.c == nil {
+		return false, nil
+	}
 	done, closed, partner := s.c.sendLocked(s.v)
 	s.closed = closed
 	return done || closed, partner
 }
 
 func (s *sendCase[T]) enqueue(t *Task, gen uint64, idx int) {
+	if s.c == nil {
+		return
+	}
 	s.w = waiter[T]{t: t, v: s.v, sel: true, gen: gen, idx: idx}
 	s.queued = true
 	s.c.sendq.push(&s.w)
 }
 
-func (s *sendCase[T]) dequeue() { s.c.sendq.remove(&s.w) }
+func (s *sendCase[T]) dequeue() {
+	if s.queued {
+		s.c.sendq.remove(&s.w)
+	}
+}
 
 func (s *sendCase[T]) reset() { s.queued, s.closed = false, false }
 
@@ -254,8 +284,7 @@ func (cs waitingCases) appendWait(b []byte, name func(any) string, live bool) []
 }
 
 func selectCases(t *Task, cases []Case, block bool) int {
-	t.running("Select")
-	t.spend()
+	t.enter("Select")
 	sel := t.sel
 	if sel == nil {
 		sel = &selectState{}
@@ -265,7 +294,9 @@ func selectCases(t *Task, cases []Case, block bool) int {
 	sel.order = sel.order[:0]
 	for i, c := range cases {
 		c.reset()
-		sel.locks = append(sel.locks, c.mutex())
+		if m := c.mutex(); m != nil {
+			sel.locks = append(sel.locks, m)
+		}
 		sel.order = append(sel.order, i)
 	}
 	// Insertion sort: a Select has a few cases.

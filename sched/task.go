@@ -145,9 +145,31 @@ func (t *Task) spawn(name string, f, origin func(t *Task) error) {
 // running returns t's worker, or panics if t is not the running task.
 func (t *Task) running(op string) *worker {
 	if t.state != stateRunning {
-		panic(fmt.Sprintf("sched: %s on task %d, which is not running (a *Task used outside its own function?)", op, t.id))
+		t.notRunning(op)
 	}
 	return t.w
+}
+
+// enter begins op, an operation of a primitive, for t: it checks that t is
+// the running task, and counts the operation against t's budget, yielding
+// first once the budget is spent.
+func (t *Task) enter(op string) {
+	if t.state != stateRunning {
+		t.notRunning(op)
+	}
+	t.budget--
+	if t.budget <= 0 {
+		t.Yield()
+	}
+}
+
+//go:noinline
+func (t *Task) notRunning(op string) {
+	what := "which is not running (a *Task used outside its own function?)"
+	if t.state == stateDone {
+		what = "which has ended"
+	}
+	panic(fmt.Sprintf("sched: %s on task %d, %s", op, t.id, what))
 }
 
 // Yield lets the other runnable tasks of t's worker run, and returns when t
@@ -235,12 +257,3 @@ func (t *Task) suspend() {
 
 // budgetPerRun is what a task may spend between two resumes: Tokio's figure.
 const budgetPerRun = 128
-
-// spend counts one operation of a primitive against t's budget, and yields
-// when the budget is gone. The budget is renewed each time t is resumed.
-func (t *Task) spend() {
-	t.budget--
-	if t.budget <= 0 {
-		t.Yield()
-	}
-}
