@@ -2,6 +2,7 @@ package sched_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/weavert/weave/sched"
 )
@@ -70,6 +71,27 @@ func TestAllocs(t *testing.T) {
 				sched.Select(task, send)
 				sched.Select(task, cases...)
 			}, ping.Close
+		}},
+		{"Select with a timeout that fires, over cases built once", 0, func(task *sched.Task) (func(), func()) {
+			never := sched.NewChan[int](0)
+			cases := []sched.Case{sched.OnRecv(never, nil), sched.OnTimeout(time.Microsecond, nil)}
+			return func() { sched.Select(task, cases...) }, func() {}
+		}},
+		{"Select with a timeout that does not fire, over cases built once", 0, func(task *sched.Task) (func(), func()) {
+			ping, pong := echo(task)
+			send := sched.OnSend(ping, 1, nil)
+			cases := []sched.Case{sched.OnRecv(pong, nil), sched.OnTimeout(time.Hour, nil)}
+			return func() {
+				sched.Select(task, send)
+				sched.Select(task, cases...)
+			}, ping.Close
+		}},
+		{"Timer Reset and Recv", 0, func(task *sched.Task) (func(), func()) {
+			tm := sched.NewTimer(task, time.Hour)
+			return func() {
+				tm.Reset(time.Microsecond)
+				tm.C.Recv(task)
+			}, func() {}
 		}},
 		{"TrySelect", 0, func(task *sched.Task) (func(), func()) {
 			a, b := sched.NewChan[int](1), sched.NewChan[int](0)

@@ -3,7 +3,6 @@ package sched
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 
 	"github.com/weavert/weave/coro"
 )
@@ -50,7 +49,7 @@ func Await[V any](t *Task, f func(ctx context.Context) (V, error)) (V, error) {
 			mu.Lock()
 			//lint:ignore SA2001 the critical section is empty on purpose: a handshake
 			mu.Unlock()
-			s.readyFromOutside(t, &s.external)
+			s.readyFromOutside(t, s.endExternal)
 		}()
 		v, err = f(ctx)
 		returned = true
@@ -63,12 +62,13 @@ func Await[V any](t *Task, f func(ctx context.Context) (V, error)) (V, error) {
 }
 
 // readyFromOutside makes t runnable from outside any task (an Await's
-// goroutine, a context's callback), and decrements count, the wait that kept
-// the run from counting as deadlocked. Both happen under the same lock, so
-// that an idle scheduler never sees neither the wait nor the woken task.
-func (s *state) readyFromOutside(t *Task, count *atomic.Int64) {
-	if s.sim != nil { // a watch, polled by the worker: not outside at all
-		count.Add(-1)
+// goroutine, a context's callback), after running under, which takes away
+// the wait that kept the run from counting as deadlocked. Both happen under
+// the same lock, so that an idle scheduler sees the wait or the woken task,
+// never neither.
+func (s *state) readyFromOutside(t *Task, under func()) {
+	if s.mode == modeSim { // a watch, polled by the worker: not outside at all
+		under()
 		s.ready(t, nil)
 		return
 	}
@@ -78,12 +78,16 @@ func (s *state) readyFromOutside(t *Task, count *atomic.Int64) {
 		s.tracer.Wake(t, nil)
 	}
 	s.mu.Lock()
+	under()
 	s.global.push(t)
 	s.gsize.Add(1)
-	count.Add(-1)
 	s.mu.Unlock()
 	s.wakep()
 }
+
+// endExternal ends a wait that something outside the run may end (Await, a
+// context in a Select): see readyFromOutside.
+func (s *state) endExternal() { s.external.Add(-1) }
 
 // awaitPool runs jobs on at most limit goroutines, which exit when there is
 // no job left. Run waits for them before it returns.

@@ -9,7 +9,7 @@ import "time"
 type Clock interface {
 	Now() time.Time
 	// NewTimer returns a timer whose channel receives once d has passed.
-	NewTimer(d time.Duration) Timer
+	NewTimer(d time.Duration) ClockTimer
 }
 
 // IdleClock is a Clock that time can be moved on, such as a virtual clock.
@@ -25,8 +25,8 @@ type IdleClock interface {
 	Idle()
 }
 
-// Timer is a Clock's one-shot timer.
-type Timer interface {
+// ClockTimer is a Clock's one-shot timer.
+type ClockTimer interface {
 	C() <-chan time.Time
 	// Stop prevents the timer from firing, and reports whether it did.
 	Stop() bool
@@ -36,7 +36,7 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+func (realClock) NewTimer(d time.Duration) ClockTimer { return realTimer{time.NewTimer(d)} }
 
 type realTimer struct{ t *time.Timer }
 

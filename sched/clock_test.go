@@ -1,8 +1,10 @@
 package sched_test
 
 import (
+	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +31,7 @@ func (v *virtualClock) Now() time.Time {
 	return v.now
 }
 
-func (v *virtualClock) NewTimer(d time.Duration) sched.Timer {
+func (v *virtualClock) NewTimer(d time.Duration) sched.ClockTimer {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	t := &vtimer{when: v.now.Add(d), c: make(chan time.Time, 1)}
@@ -92,5 +94,35 @@ func TestVirtualClock(t *testing.T) {
 		if want := []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour}; !slices.Equal(woke, want) {
 			t.Fatalf("threads %d: woke at %v, want %v", n, woke, want)
 		}
+	}
+}
+
+// A task that computes without yielding does not hold up the timers of its
+// worker: another worker, idle, fires them and runs the sleeper, while the
+// busy task still computes. The busy task waits for the sleeper to wake by
+// spinning on a flag; a 1 ms Sleep that does not end while it spins (the
+// timer stuck behind the busy worker) fails the test after half a minute.
+func TestTimersDoNotWaitForABusyWorker(t *testing.T) {
+	var woke atomic.Bool
+	err := sched.New(sched.Threads(2)).Run(func(task *sched.Task) error {
+		started := sched.NewChan[int](0)
+		task.Go(func(task *sched.Task) error {
+			started.Send(task, 1) // main, woken, waits in this worker's next slot
+			task.Sleep(time.Millisecond)
+			woke.Store(true)
+			return nil
+		})
+		started.Recv(task)
+		// Here on the sleeper's worker (thieves do not take the next slot),
+		// keep it busy until the sleeper has woken.
+		for start := time.Now(); !woke.Load(); {
+			if time.Since(start) > 30*time.Second {
+				return errors.New("the sleeper did not wake while its worker was busy")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -91,10 +91,18 @@
 // worker runs other tasks meanwhile. Each knows its waiters, so a report can
 // say what every parked task waits on, and who holds the Mutex it wants.
 //
-// Sleep uses a timer heap per worker; an idle worker waits for its earliest
-// timer. Time comes from a Clock: the real clock by default; WithClock plugs
-// in another. An IdleClock (a virtual clock) is moved straight to the next
-// timer when no task can run, so sleeping tests take no time.
+// # Time
+//
+// Task.Sleep parks a task for a while; OnTimeout is a Select case that is
+// chosen when a wait has lasted long enough; a Timer and a Ticker send the
+// time on a channel, once or on a beat, and Stop and Reset as time.Timer
+// and time.Ticker do. All run on one timer heap per run: a busy worker looks
+// at it at every scheduling decision, and one idle worker waits for its
+// earliest deadline, so that a task computing without a yield on one worker
+// does not hold up the timers while another worker is free. Time comes from
+// a Clock: the real clock by default; WithClock plugs in another. An
+// IdleClock (a virtual clock) is moved straight to the next timer when no
+// task can run, so sleeping tests take no time.
 //
 // # Errors, panics and deadlocks
 //

@@ -121,10 +121,8 @@ func (s *state) ready(t *Task, by *Task) {
 // switching back to the worker.
 func (w *worker) next() *Task {
 	w.tick++
-	if w.pruneTimers() {
-		w.runTimers()
-	}
 	s := w.s
+	s.runTimers(w)
 	if s.mode == modeSim {
 		return s.sim.choose()
 	}
@@ -196,8 +194,9 @@ func (w *worker) alone() bool {
 	if w.s.mode == modeSim {
 		return false
 	}
-	return w.localLen() == 0 && w.runnext == nil &&
-		w.s.gsize.Load() == 0 && w.inboxLen.Load() == 0 && !w.pruneTimers()
+	s := w.s
+	return w.localLen() == 0 && w.runnext == nil && s.gsize.Load() == 0 && w.inboxLen.Load() == 0 &&
+		(s.timers.next.Load() == never || s.timers.next.Load() > s.now())
 }
 
 // anyQueued reports whether a local queue holds tasks, for a worker about to

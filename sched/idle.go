@@ -121,11 +121,31 @@ func (w *worker) unparkLocked() {
 	w.s.nsearching.Add(1)
 }
 
+// wakeWatcher wakes the idle worker that waits for the earliest timer, or,
+// if none does, an idle worker that will take the watch: a timer earlier
+// than the watcher waits for was added.
+func (s *state) wakeWatcher() {
+	s.mu.Lock()
+	w := s.watcher
+	if w == nil {
+		s.mu.Unlock()
+		s.wakep()
+		return
+	}
+	w.unparkLocked()
+	s.mu.Unlock()
+	w.wake <- struct{}{}
+}
+
 // leaveIdleLocked takes parked w off the idle list: the one place that does.
 // Called with state.mu held.
 func (w *worker) leaveIdleLocked() {
 	s := w.s
 	w.parked = false
+	if s.watcher == w {
+		s.watcher = nil
+		s.watchUntil.Store(never)
+	}
 	for i := len(s.idle) - 1; i >= 0; i-- { // wakep takes the last
 		if s.idle[i] == w {
 			s.idle = append(s.idle[:i], s.idle[i+1:]...)

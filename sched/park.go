@@ -2,22 +2,19 @@ package sched
 
 import "time"
 
-// park puts w to sleep until work arrives, its next timer is due or the run
-// ends (stop). It may return a task it found on the way. It follows the idle
-// protocol (idle.go): w takes the global queue's work or joins the idle list
-// under state.mu, and, if it was the last searcher, looks at every queue
-// again once it is on the list.
+// park puts w to sleep until work arrives, the earliest timer is due (if w
+// watches the timers) or the run ends (stop). It may return a task it found
+// on the way. It follows the idle protocol (idle.go): w takes the global
+// queue's work or joins the idle list under state.mu, and, if it was the last
+// searcher, looks at every queue again once it is on the list.
+//
+// One idle worker at most, the watcher, waits for the earliest timer; the
+// others wait without a deadline, so that a timer wakes one worker, not all
+// of them. Its deadline is armed before it can find the run quiescent: an
+// IdleClock moves time to it then.
 func (w *worker) park() (t *Task, stop bool) {
 	s := w.s
-	// The timer for w's earliest sleeper exists before w joins the idle
-	// list: if w is the last to go idle, a virtual clock must find it.
 	var timeout <-chan time.Time
-	if w.pruneTimers() {
-		d := time.Duration(w.timers.next() - s.now())
-		tm := s.clock.NewTimer(d)
-		defer tm.Stop()
-		timeout = tm.C()
-	}
 	s.mu.Lock()
 	if s.done {
 		s.mu.Unlock()
@@ -32,6 +29,13 @@ func (w *worker) park() (t *Task, stop bool) {
 		return nil, false
 	}
 	last := w.transitionToParkedLocked()
+	if next := s.timers.next.Load(); next != never && s.watcher == nil {
+		// After joining the idle list, not before: see addTimer.
+		s.watcher = w
+		s.watchUntil.Store(next)
+		timeout = w.armIdleTimer(time.Duration(next - s.now()))
+		defer w.stopIdleTimer()
+	}
 	if s.nidle.Load() == s.n && s.quiescentLocked() {
 		s.mu.Unlock()
 		return nil, true
@@ -55,4 +59,29 @@ func (w *worker) park() (t *Task, stop bool) {
 		w.transitionFromParked()
 		return nil, false
 	}
+}
+
+// armIdleTimer returns a channel that receives once d has passed, for w's
+// wait as the watcher. On the real clock w keeps one time.Timer for it, so
+// that an idle wait allocates nothing; another clock makes a timer each time.
+func (w *worker) armIdleTimer(d time.Duration) <-chan time.Time {
+	if _, ok := w.s.clock.(realClock); !ok {
+		w.clockTimer = w.s.clock.NewTimer(d)
+		return w.clockTimer.C()
+	}
+	if w.idleTimer == nil {
+		w.idleTimer = time.NewTimer(d)
+	} else {
+		w.idleTimer.Reset(d)
+	}
+	return w.idleTimer.C
+}
+
+func (w *worker) stopIdleTimer() {
+	if w.clockTimer != nil {
+		w.clockTimer.Stop()
+		w.clockTimer = nil
+		return
+	}
+	w.idleTimer.Stop()
 }

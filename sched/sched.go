@@ -143,7 +143,9 @@ type state struct {
 	gsize      atomic.Int32 // entries in global, readable without mu
 	nidle      atomic.Int32 // len(idle), readable without mu
 	nsearching atomic.Int32 // workers looking for work to steal (idle.go)
-	sleeping   atomic.Int64 // tasks in Sleep, on all workers
+	timers     timers       // of the whole run (timer.go)
+	watcher    *worker      // the idle worker that waits for the earliest timer, or nil; guarded by mu
+	watchUntil atomic.Int64 // when the watcher will wake, or never
 	external   atomic.Int64 // waits that something outside may end: Await, contexts
 	pool       awaitPool
 	ids        atomic.Uint64
@@ -186,6 +188,8 @@ func newState(s *Scheduler) *state {
 	case s.threads == 1:
 		st.mode = modeSolo
 	}
+	st.timers.init()
+	st.watchUntil.Store(never)
 	st.base = st.clock.Now()
 	st.ws = make([]*worker, st.n)
 	for i := range st.ws {
@@ -216,8 +220,11 @@ func mono() int64 { return int64(time.Since(epoch)) }
 
 // now is the scheduler's clock reading in nanoseconds since the run began.
 func (s *state) now() int64 {
-	if s.sim != nil {
-		return s.sim.now
+	switch c := s.clock.(type) {
+	case realClock:
+		return int64(time.Since(s.base)) // the monotonic clock alone
+	case simClock:
+		return c.m.now
 	}
 	return int64(s.clock.Now().Sub(s.base))
 }

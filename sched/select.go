@@ -80,7 +80,7 @@ func (d *doneCase) enqueue(t *Task, gen uint64, idx int) {
 		}
 		d.mu.Unlock()
 		if won {
-			s.readyFromOutside(t, &s.external)
+			s.readyFromOutside(t, s.endExternal)
 		} else {
 			s.external.Add(-1)
 		}

@@ -40,9 +40,9 @@ func (s *state) quiescentLocked() bool {
 	if s.gsize.Load() > 0 || s.external.Load() > 0 {
 		return false
 	}
-	if s.sleeping.Load() > 0 {
-		// Tasks sleep, and nothing else can happen until one wakes: a
-		// virtual clock moves straight to the next timer.
+	if s.timers.canWake() {
+		// Nothing else can happen until a timer fires: a virtual clock
+		// moves straight to the next one, which the watcher waits for.
 		if c, ok := s.clock.(IdleClock); ok {
 			c.Idle()
 		}

@@ -213,7 +213,7 @@ func (c simClock) Now() time.Time { return simEpoch.Add(time.Duration(c.m.now)) 
 
 // NewTimer is never called: an idle deterministic worker moves the clock
 // itself.
-func (c simClock) NewTimer(d time.Duration) Timer { panic("sched: virtual timer") }
+func (c simClock) NewTimer(d time.Duration) ClockTimer { panic("sched: virtual timer") }
 
 // simNext is find in modeSim: the chosen task, or, when
 // none is runnable, the earliest timer's tasks after moving the clock to
@@ -225,9 +225,10 @@ func (w *worker) simNext() *Task {
 		if t := w.next(); t != nil {
 			return t
 		}
-		if !m.over && w.pruneTimers() {
-			m.now = max(m.now, w.timers.next())
-			w.runTimers()
+		if !m.over && s.timers.canWake() {
+			// Nothing can run until a timer fires: time moves to it.
+			m.now = max(m.now, s.timers.next.Load())
+			s.runTimers(w)
 			continue
 		}
 		var (

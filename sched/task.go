@@ -32,10 +32,12 @@ type Task struct {
 
 	// While parked: what for, on what, and the lock to release once it is
 	// suspended.
-	waitKind WaitKind
-	waitOn   waitable
-	unlock   sync.Locker
-	wakeAt   int64 // while sleeping: the clock reading to wake at
+	waitKind   WaitKind
+	waitOn     waitable
+	unlock     sync.Locker
+	wakeAt     int64       // while sleeping: the clock reading to wake at
+	sleepTimer timer       // its Sleep's timer
+	sleepStop  func() bool // stops the context callback of its Sleep, if any
 
 	waitMutex *Mutex // the Mutex it waits for, guarded by state.graph
 
@@ -200,6 +202,7 @@ func (t *Task) Sleep(d time.Duration) error {
 		return err
 	}
 	t.wakeAt = t.s.now() + int64(d)
+	t.sleepTimer.owner = t
 	t.arm()
 	t.state = stateSleeping
 	t.setWait(WaitSleep, nil)

@@ -1,118 +1,275 @@
 package sched
 
-// timer is a sleeping task's entry in its worker's heap. gen tells a live
-// entry from one whose sleep a context ended early.
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+)
+
+// timer is a deadline in the run's timer heap: a sleeping task's, a Select's
+// OnTimeout, a Timer's or a Ticker's. It is embedded in what owns it, so
+// that arming one allocates nothing.
 type timer struct {
-	when int64
-	t    *Task
-	gen  uint64
-	stop func() bool // stops the context callback; nil if there is none
+	when  int64 // the clock reading it falls due at (state.now)
+	i     int   // its index in the heap; guarded by timers.mu
+	owner timerOwner
+	// seq is set by the owner before each add, and handed back to fire, so
+	// that a firing that raced with the owner re-arming it tells itself
+	// from the firing of the new deadline.
+	seq uint64
+	// maybe: firing may wake nobody (a Timer's, a Ticker's), so whether it
+	// keeps a run alive depends on its owner's wakes.
+	maybe bool
 }
 
-// timerHeap is a worker's sleep timers, a binary min-heap on when. Only its
-// worker touches it.
+// timerOwner is what a timer does when it falls due.
+type timerOwner interface {
+	// fire runs once the timer was taken off the heap, with no lock held,
+	// on w, the worker that found it due; now is the clock reading then,
+	// and seq the timer's seq when it was taken.
+	fire(w *worker, now int64, seq uint64)
+	// wakes reports whether firing can make a task runnable, for a timer
+	// marked maybe: a run whose only timers cannot (a Ticker nobody
+	// receives from) is deadlocked. Called with timers.mu held, once no
+	// worker runs: it must not block.
+	wakes() bool
+}
+
+// never is the deadline of no timer.
+const never = math.MaxInt64
+
+// timers is the run's timer heap, a binary min-heap on when. Any worker
+// takes the timers that fell due off it: the one that finds them due in its
+// loop, a searching one, or the idle worker that waits for the earliest
+// (park). So a task that computes for a long time without yielding delays
+// no other task's timer while another worker is free.
 //
-// Rejected: one heap for the whole scheduler. It would need a lock on every
-// Sleep, and the worker that parks a sleeper is as good as any to wake it.
-type timerHeap struct{ h []timer }
-
-func (th *timerHeap) len() int    { return len(th.h) }
-func (th *timerHeap) next() int64 { return th.h[0].when }
-
-func (th *timerHeap) push(e timer) {
-	th.h = append(th.h, e)
-	i := len(th.h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if th.h[p].when <= th.h[i].when {
-			break
-		}
-		th.h[p], th.h[i] = th.h[i], th.h[p]
-		i = p
-	}
+// Rejected: a heap per worker, as Go's runtime has one per P. A worker busy
+// with one long task would hold up the timers of its heap, and letting other
+// workers run them takes the same lock the single heap takes; Tokio's time
+// driver is likewise one structure behind one lock.
+type timers struct {
+	mu   sync.Mutex
+	h    []*timer
+	sure int          // timers in h that wake a task when they fire (not maybe)
+	next atomic.Int64 // the earliest when, or never; read without mu
 }
 
-func (th *timerHeap) pop() timer {
-	h := th.h
-	e := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h[n] = timer{}
-	h = h[:n]
-	for i := 0; ; {
-		l, m := 2*i+1, i
-		if l < n && h[l].when < h[m].when {
-			m = l
-		}
-		if r := l + 1; r < n && h[r].when < h[m].when {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-	th.h = h
-	return e
+func (ts *timers) init() { ts.next.Store(never) }
+
+// add puts tm in the heap to fall due at when; tm must not be in it. It
+// reports whether tm is now the earliest timer.
+func (ts *timers) add(tm *timer, when int64) (earliest bool) {
+	ts.mu.Lock()
+	earliest = ts.addLocked(tm, when)
+	ts.mu.Unlock()
+	return earliest
 }
 
-// sleep registers t's timer, after t parked in Sleep, and, if its context
-// can end, a callback that ends the sleep early. Whichever of the two claims
-// the wake first makes t runnable; the other finds it claimed.
-func (w *worker) sleep(t *Task) {
-	s := w.s
-	s.sleeping.Add(1)
-	e := timer{when: t.wakeAt, t: t, gen: t.gen}
-	if t.ctx.Done() != nil {
-		e.stop = s.afterFunc(t.ctx, func() {
-			if t.claimWake(e.gen) {
-				t.sleepErr = t.ctx.Err()
-				s.readyFromOutside(t, &s.sleeping)
-			}
-		})
+func (ts *timers) addLocked(tm *timer, when int64) (earliest bool) {
+	tm.when = when
+	tm.i = len(ts.h)
+	ts.h = append(ts.h, tm)
+	if !tm.maybe {
+		ts.sure++
 	}
-	w.timers.push(e)
+	ts.up(tm.i)
+	ts.publish()
+	return ts.h[0] == tm
 }
 
-// pruneTimers drops the entries at the top of w's timer heap whose sleep a
-// context has already ended, and reports whether a live timer remains.
-// Without it a cancelled Sleep would keep its entry until it fell due, and
-// with it the worker's clock readings, timers armed for nothing, and Yields
-// that switch although nothing else can run.
-func (w *worker) pruneTimers() bool {
-	for w.timers.len() > 0 {
-		e := &w.timers.h[0]
-		if e.t.waiting(e.gen) {
+// remove takes tm out of the heap, and reports whether it was in it: false
+// means it fell due and was taken off, or was never added.
+func (ts *timers) remove(tm *timer) bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.removeLocked(tm)
+}
+
+func (ts *timers) removeLocked(tm *timer) bool {
+	i := tm.i
+	if i < 0 || i >= len(ts.h) || ts.h[i] != tm {
+		return false
+	}
+	last := len(ts.h) - 1
+	if i != last {
+		ts.swap(i, last)
+	}
+	ts.h[last] = nil
+	ts.h = ts.h[:last]
+	tm.i = -1
+	if !tm.maybe {
+		ts.sure--
+	}
+	if i != last {
+		ts.down(i)
+		ts.up(i)
+	}
+	ts.publish()
+	return true
+}
+
+// dueTimer is a timer taken off the heap, with its seq at that moment.
+type dueTimer struct {
+	tm  *timer
+	seq uint64
+}
+
+// take takes the timers due at now off the heap, in the order of their
+// deadlines, into dst.
+func (ts *timers) take(now int64, dst []dueTimer) []dueTimer {
+	if ts.next.Load() > now {
+		return dst
+	}
+	ts.mu.Lock()
+	for len(ts.h) > 0 && ts.h[0].when <= now {
+		tm := ts.h[0]
+		ts.removeLocked(tm)
+		dst = append(dst, dueTimer{tm, tm.seq})
+	}
+	ts.mu.Unlock()
+	return dst
+}
+
+// canWake reports whether a timer in the heap can make a task runnable.
+// Called with every worker idle.
+func (ts *timers) canWake() bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.sure > 0 {
+		return true
+	}
+	for _, tm := range ts.h {
+		if tm.owner.wakes() {
 			return true
 		}
-		w.timers.pop()
 	}
 	return false
 }
 
-// runTimers makes the tasks whose sleep is over runnable on w.
-func (w *worker) runTimers() {
-	now := w.s.now()
-	woke := false
-	for w.timers.len() > 0 && w.timers.next() <= now {
-		e := w.timers.pop()
-		t := e.t
-		if !t.claimWake(e.gen) {
-			continue // its context ended the sleep
-		}
-		if e.stop != nil {
-			e.stop()
-		}
-		w.s.sleeping.Add(-1)
-		t.state = stateRunnable
-		if w.s.tracer != nil {
-			w.s.tracer.Wake(t, nil)
-		}
-		w.push(t)
-		woke = true
-	}
-	if woke {
-		w.s.wakep()
+// publish stores the earliest deadline for readers without the lock.
+func (ts *timers) publish() {
+	if len(ts.h) == 0 {
+		ts.next.Store(never)
+	} else {
+		ts.next.Store(ts.h[0].when)
 	}
 }
+
+func (ts *timers) swap(i, j int) {
+	ts.h[i], ts.h[j] = ts.h[j], ts.h[i]
+	ts.h[i].i, ts.h[j].i = i, j
+}
+
+func (ts *timers) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if ts.h[p].when <= ts.h[i].when {
+			return
+		}
+		ts.swap(i, p)
+		i = p
+	}
+}
+
+func (ts *timers) down(i int) {
+	n := len(ts.h)
+	for {
+		l, m := 2*i+1, i
+		if l < n && ts.h[l].when < ts.h[m].when {
+			m = l
+		}
+		if r := l + 1; r < n && ts.h[r].when < ts.h[m].when {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		ts.swap(i, m)
+		i = m
+	}
+}
+
+// addTimer arms tm to fall due at when, and makes sure a worker will see it
+// in time: a busy worker looks at the heap at every scheduling decision, and
+// an idle one waits for the earliest timer (park); a timer earlier than what
+// that one waits for wakes it, or wakes an idle worker to take the watch.
+func (s *state) addTimer(tm *timer, when int64) {
+	// The order matters: a worker that parks joins the idle list before it
+	// reads the earliest deadline, and the timer is in the heap before
+	// nidle is read here. So either that worker sees the timer, or it is
+	// counted here and woken.
+	s.timerAdded(s.timers.add(tm, when), when)
+}
+
+// timerAdded makes sure a worker will see a timer added at when, the
+// earliest of the heap if earliest.
+func (s *state) timerAdded(earliest bool, when int64) {
+	if earliest && when < s.watchUntil.Load() && s.nidle.Load() > 0 {
+		s.wakeWatcher()
+	}
+}
+
+// runTimers fires the timers due now, on w.
+func (s *state) runTimers(w *worker) {
+	if s.timers.next.Load() == never {
+		return
+	}
+	now := s.now()
+	due := s.timers.take(now, w.due[:0])
+	for i, d := range due {
+		due[i] = dueTimer{}
+		d.tm.owner.fire(w, now, d.seq)
+	}
+	w.due = due[:0]
+}
+
+// readyFromTimer makes t runnable on w, which found its timer due. Under
+// LockThreads a started task goes to its home instead.
+func (s *state) readyFromTimer(w *worker, t *Task) {
+	t.state = stateRunnable
+	t.setWait(WaitYield, nil)
+	if s.tracer != nil {
+		s.tracer.Wake(t, nil)
+	}
+	if s.locked && t.co != nil && t.co.home != w {
+		t.co.home.forward(t)
+		return
+	}
+	w.push(t)
+	s.wakep()
+}
+
+// sleep arms t's timer, after t parked in Sleep, and, if its context can
+// end, a callback that ends the sleep early. Whichever of the two claims the
+// wake first makes t runnable.
+func (w *worker) sleep(t *Task) {
+	s := w.s
+	gen := t.gen
+	if t.ctx.Done() != nil {
+		t.sleepStop = s.afterFunc(t.ctx, func() {
+			if t.claimWake(gen) {
+				t.sleepErr = t.ctx.Err()
+				// The timer goes as the task comes, under the same lock:
+				// an idle scheduler sees one or the other.
+				s.readyFromOutside(t, func() { s.timers.remove(&t.sleepTimer) })
+			}
+		})
+	}
+	t.sleepTimer.seq = gen
+	s.addTimer(&t.sleepTimer, t.wakeAt)
+}
+
+// fire ends t's Sleep of generation gen.
+func (t *Task) fire(w *worker, _ int64, gen uint64) {
+	if !t.claimWake(gen) {
+		return // its context ended the sleep
+	}
+	if stop := t.sleepStop; stop != nil {
+		t.sleepStop = nil
+		stop()
+	}
+	t.s.readyFromTimer(w, t)
+}
+
+func (t *Task) wakes() bool { return true }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/weavert/weave/internal/runq"
 )
@@ -26,8 +27,11 @@ type worker struct {
 	searching  bool  // counted in state.nsearching (idle.go)
 	rng        uint32
 
-	pool   []*coroutine
-	timers timerHeap
+	pool []*coroutine
+	due  []dueTimer // scratch for state.runTimers
+
+	idleTimer  *time.Timer // its wait for the earliest timer, on the real clock
+	clockTimer ClockTimer  // the same, on another Clock
 
 	// With LockThreads: started tasks of this worker woken or found
 	// elsewhere, forwarded here to run (inbox.go).
