@@ -18,7 +18,9 @@ func TestMain(m *testing.M) {
 type model []*int
 
 // FuzzQueue runs random operation sequences on two queues and on two models,
-// and checks that they agree after every step.
+// and checks that they agree after every step. The queues count their
+// positions from just below 2^32, so that every sequence of more than a few
+// hundred pushes runs across the wrap-around of head and tail.
 func FuzzQueue(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 1, 2, 3, 1, 1})
 	f.Add(make([]byte, 600))
@@ -26,6 +28,9 @@ func FuzzQueue(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		var q [2]runq.Queue[int]
 		var m [2]model
+		for i := range q {
+			runq.StartAt(&q[i], ^uint32(0)-uint32(len(ops)%300))
+		}
 		next := 0
 		half := make([]*int, runq.Size/2)
 		for step, op := range ops {
@@ -92,11 +97,13 @@ func FuzzQueue(f *testing.F) {
 }
 
 // TestStealConcurrent has one owner push and pop while thieves steal into
-// their own queues: every entry must be consumed exactly once.
+// their own queues: every entry must be consumed exactly once. The queues
+// start just below 2^32, so that they all wrap around meanwhile.
 func TestStealConcurrent(t *testing.T) {
 	const n = 200_000
 	const thieves = 3
 	var owner runq.Queue[int]
+	runq.StartAt(&owner, ^uint32(0)-1000)
 	seen := make([]atomic.Int32, n)
 	var done atomic.Bool
 	var wg sync.WaitGroup
@@ -104,6 +111,7 @@ func TestStealConcurrent(t *testing.T) {
 	for range thieves {
 		wg.Go(func() {
 			var mine runq.Queue[int]
+			runq.StartAt(&mine, ^uint32(0)-100)
 			for {
 				stop := done.Load() // read before stealing: a final pass after the owner stops
 				if x := owner.Steal(&mine); x != nil {
