@@ -49,17 +49,25 @@ func Await[V any](t *Task, f func(ctx context.Context) (V, error)) (V, error) {
 			mu.Lock()
 			//lint:ignore SA2001 the critical section is empty on purpose: a handshake
 			mu.Unlock()
-			s.readyFromOutside(t, s.endExternal)
+			s.readyFromOutside(t, s.dropExternal)
 		}()
 		v, err = f(ctx)
 		returned = true
 	})
-	t.park(WaitAwait, nil, &mu)
+	t.park(WaitAwait, awaitWait{}, &mu)
 	if failed != nil {
 		panic(failed)
 	}
 	return v, err
 }
+
+// awaitWait is what a task in Await waits on: its function, which nothing
+// interrupts (it gets the task's context, and must return).
+type awaitWait struct{}
+
+func (awaitWait) appendWait(b []byte, _ func(any) string, _ bool) []byte { return b }
+func (awaitWait) dequeue(*Task)                                          {}
+func (awaitWait) dequeueLocked(*Task)                                    {}
 
 // readyFromOutside makes t runnable from outside any task (an Await's
 // goroutine, a context's callback), after running under, which takes away
@@ -72,12 +80,14 @@ func (s *state) readyFromOutside(t *Task, under func()) {
 		s.ready(t, nil)
 		return
 	}
-	t.state = stateRunnable
-	t.setWait(WaitYield, nil)
 	if s.tracer != nil {
 		s.tracer.Wake(t, nil)
 	}
 	s.mu.Lock()
+	// Under the lock, which the end of activity holds while it looks at
+	// the parked tasks.
+	t.state = stateRunnable
+	t.setWait(WaitYield, nil)
 	under()
 	s.global.push(t)
 	s.gsize.Add(1)
@@ -87,7 +97,17 @@ func (s *state) readyFromOutside(t *Task, under func()) {
 
 // endExternal ends a wait that something outside the run may end (Await, a
 // context in a Select): see readyFromOutside.
-func (s *state) endExternal() { s.external.Add(-1) }
+// If that was the last, an idle worker must look again whether the run is
+// over.
+func (s *state) endExternal() {
+	if s.external.Add(-1) == 0 {
+		s.wakep()
+	}
+}
+
+// dropExternal is endExternal for readyFromOutside, which holds state.mu and
+// wakes a worker itself.
+func (s *state) dropExternal() { s.external.Add(-1) }
 
 // awaitPool runs jobs on at most limit goroutines, which exit when there is
 // no job left. Run waits for them before it returns.

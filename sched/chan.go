@@ -64,7 +64,10 @@ func (q *waitq[T]) dequeue() *waiter[T] {
 		}
 		w.next = nil
 		if !w.sel {
-			return w
+			if w.t.wakeable() {
+				return w
+			}
+			continue // its context ended the wait: the interrupter wakes it
 		}
 		if w.t.claimWake(w.gen) {
 			w.t.sel.idx = w.idx
@@ -122,7 +125,7 @@ const msgSendClosed = "sched: send on closed channel"
 func (c *Chan[T]) Send(t *Task, v T) {
 	t.enter("Chan.Send")
 	if c == nil {
-		t.park(WaitSend, nilChan{}, nil)
+		t.waitNil(WaitSend)
 	}
 	c.mu.Lock()
 	if done, closed, partner := c.sendLocked(v); done || closed {
@@ -138,7 +141,9 @@ func (c *Chan[T]) Send(t *Task, v T) {
 	w := waiterOf[T](t)
 	w.v, w.ok = v, false
 	c.sendq.push(w)
-	t.park(WaitSend, c, &c.mu)
+	if t.park(WaitSend, c, &c.mu) != intrNone {
+		t.unwind()
+	}
 	if !w.ok {
 		panic(msgSendClosed)
 	}
@@ -186,7 +191,7 @@ func (c *Chan[T]) sendLocked(v T) (done, closed bool, partner *Task) {
 func (c *Chan[T]) Recv(t *Task) (v T, ok bool) {
 	t.enter("Chan.Recv")
 	if c == nil {
-		t.park(WaitRecv, nilChan{}, nil)
+		t.waitNil(WaitRecv)
 	}
 	c.mu.Lock()
 	if v, ok, done, partner := c.recvLocked(); done {
@@ -199,7 +204,9 @@ func (c *Chan[T]) Recv(t *Task) (v T, ok bool) {
 	w := waiterOf[T](t)
 	w.ok = false
 	c.recvq.push(w)
-	t.park(WaitRecv, c, &c.mu)
+	if t.park(WaitRecv, c, &c.mu) != intrNone {
+		t.unwind()
+	}
 	v, w.v = w.v, v
 	return v, w.ok
 }
@@ -297,16 +304,47 @@ func (c *Chan[T]) Cap() int {
 	return len(c.buf)
 }
 
-// nilChan is what a task waits on in Send or Recv on a nil *Chan: nothing.
-type nilChan struct{}
+// waitNil parks t for good, in Send or Recv on a nil *Chan: only an
+// interrupter ends the wait, and t then unwinds.
+func (t *Task) waitNil(kind WaitKind) {
+	t.parkMu.Lock()
+	t.park(kind, (*nilChan)(t), &t.parkMu)
+	t.unwind()
+}
 
-func (nilChan) appendWait(b []byte, _ func(any) string, _ bool) []byte {
+// nilChan is a task in Send or Recv on a nil *Chan, as what it waits on.
+type nilChan Task
+
+func (*nilChan) appendWait(b []byte, _ func(any) string, _ bool) []byte {
 	return append(b, "a nil channel"...)
+}
+
+func (z *nilChan) dequeue(*Task) {
+	z.parkMu.Lock() // held until the task is suspended
+	//lint:ignore SA2001 the critical section is empty on purpose: a handshake
+	z.parkMu.Unlock()
+}
+
+func (*nilChan) dequeueLocked(*Task) {}
+
+func (c *Chan[T]) dequeue(t *Task) {
+	c.mu.Lock()
+	c.dequeueLocked(t)
+	c.mu.Unlock()
+}
+
+func (c *Chan[T]) dequeueLocked(t *Task) {
+	w := waiterOf[T](t)
+	if t.waitKind == WaitRecv {
+		c.recvq.remove(w)
+	} else {
+		c.sendq.remove(w)
+	}
 }
 
 func (c *Chan[T]) appendWait(b []byte, name func(any) string, _ bool) []byte {
 	if c == nil {
-		return nilChan{}.appendWait(b, name, false)
+		return append(b, "a nil channel"...)
 	}
 	b = append(b, name(c)...)
 	return fmt.Appendf(b, " (cap %d)", len(c.buf))

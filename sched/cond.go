@@ -31,14 +31,20 @@ func (c *Cond) Wait(t *Task) {
 	c.mu.Lock()
 	c.waiters.push(t)
 	c.L.Unlock()
-	t.park(WaitCond, c, &c.mu)
+	if t.park(WaitCond, c, &c.mu) != intrNone {
+		// Give up the wait as sync.Cond.Wait returns: holding c.L, which
+		// the caller's deferred Unlock expects.
+		t.beginUnwind()
+		c.L.Lock(t)
+		panic(unwindToken)
+	}
 	c.L.Lock(t)
 }
 
 // Signal wakes the task that has waited longest, if any.
 func (c *Cond) Signal() {
 	c.mu.Lock()
-	t := c.waiters.pop()
+	t := c.waiters.popWakeable()
 	c.mu.Unlock()
 	if t != nil {
 		t.s.ready(t, nil)
@@ -48,13 +54,21 @@ func (c *Cond) Signal() {
 // Broadcast wakes every waiting task.
 func (c *Cond) Broadcast() {
 	c.mu.Lock()
-	woken := c.waiters
-	c.waiters = taskList{}
-	c.mu.Unlock()
-	for t := woken.pop(); t != nil; t = woken.pop() {
-		t.s.ready(t, nil)
+	var woken taskList
+	for t := c.waiters.popWakeable(); t != nil; t = c.waiters.popWakeable() {
+		woken.push(t)
 	}
+	c.mu.Unlock()
+	readyAll(&woken)
 }
+
+func (c *Cond) dequeue(t *Task) {
+	c.mu.Lock()
+	c.dequeueLocked(t)
+	c.mu.Unlock()
+}
+
+func (c *Cond) dequeueLocked(t *Task) { c.waiters.remove(t) }
 
 func (c *Cond) appendWait(b []byte, name func(any) string, _ bool) []byte {
 	return append(b, name(c)...)

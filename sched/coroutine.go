@@ -23,21 +23,6 @@ type coroutine struct {
 	retired bool    // leave the loop and end
 	labeled bool    // its goroutine carries a task's pprof labels
 
-	// A deadlock report sets wantStack and resumes the parked task, which
-	// puts its stack in stack and suspends again.
-	wantStack bool
-	stack     []byte
-}
-
-// stackOf returns the stack of c's parked task, by resuming it once. Only
-// for reports, once nothing runs any more.
-func (c *coroutine) stackOf() []byte {
-	c.wantStack = true
-	c.e.Begin()
-	c.e.Switch()
-	st := c.stack
-	c.stack = nil
-	return st
 }
 
 func newCoroutine(w *worker) *coroutine {
@@ -63,9 +48,9 @@ func (c *coroutine) Run() {
 	for !c.retired {
 		t := c.t
 		for {
-			err := c.runTask(t)
+			how, err := c.runTask(t)
 			w := t.w // read after: t may have moved to another worker
-			w.end(t, err)
+			w.end(t, err, how)
 			next := w.next()
 			if next == nil || next.co != nil {
 				w.handoff = next
@@ -85,9 +70,9 @@ func (c *coroutine) Run() {
 	}
 }
 
-// runTask runs t's function and returns its error, or a *coro.PanicError if
-// it panicked.
-func (c *coroutine) runTask(t *Task) (err error) {
+// runTask runs t's function and returns how it ended, with its error: a
+// *coro.PanicError if it panicked.
+func (c *coroutine) runTask(t *Task) (how endHow, err error) {
 	if t.name != "" || c.labeled {
 		c.label(t)
 	}
@@ -102,7 +87,7 @@ func (c *coroutine) runTask(t *Task) (err error) {
 			// the worker's goroutine too, which the worker survives (see
 			// worker.main). The task ends here.
 			c.t = nil
-			t.w.end(t, ErrGoexit)
+			t.w.end(t, ErrGoexit, endGoexit)
 			c.s.coMu.Lock()
 			delete(c.s.cos, c)
 			c.s.coMu.Unlock()
@@ -111,11 +96,15 @@ func (c *coroutine) runTask(t *Task) (err error) {
 		if c.closing {
 			panic(r) // the engine's unwinding: not the task's panic
 		}
-		err = &coro.PanicError{Value: r, Stack: stack()}
+		if r == unwindToken {
+			how, err = endUnwound, nil
+			return
+		}
+		how, err = endPanicked, &coro.PanicError{Value: r, Stack: stack()}
 	}()
 	err = t.f(t)
 	returned = true
-	return err
+	return endReturned, err
 }
 
 // label gives the coroutine's goroutine the pprof label task=<name> of

@@ -86,10 +86,12 @@
 //
 // Chan (buffered or not, with Close, TrySend, TryRecv, and Select over
 // several channels with TrySelect as its default branch), Mutex, RWMutex
-// (writers first, as sync.RWMutex), Cond, WaitGroup,
-// Group, Task.Sleep and Await park the calling task, never its worker: the
-// worker runs other tasks meanwhile. Each knows its waiters, so a report can
-// say what every parked task waits on, and who holds the Mutex it wants.
+// (writers first, as sync.RWMutex), Cond, WaitGroup, Semaphore (weighted,
+// as golang.org/x/sync/semaphore), Group, Handle, Task.Sleep, Timer, Ticker
+// and Await park the calling task, never its worker: the worker runs other
+// tasks meanwhile. Each knows its waiters, and the locks know who holds
+// them, so a report can say what every parked task waits on, and who holds
+// what it wants.
 //
 // # Time
 //
@@ -107,48 +109,98 @@
 // # Errors, panics and deadlocks
 //
 // Run returns the errors of all failed tasks, joined with errors.Join in the
-// order of task IDs, each wrapped in a *TaskError that names the task. A task
-// that panics fails with a *coro.PanicError holding the panic value (which
-// errors.Is and errors.As see through) and the task's stack; the other tasks
-// go on. A task that calls runtime.Goexit (as testing.T.FailNow does) fails
-// with ErrGoexit; its worker goes on.
+// order they failed, each wrapped in a *TaskError that names the task: the
+// first failure comes first. A task that panics fails with a
+// *coro.PanicError holding the panic value (which errors.Is and errors.As
+// see through) and the task's stack; the other tasks go on. A task that
+// calls runtime.Goexit (as testing.T.FailNow does) fails with ErrGoexit; its
+// worker goes on. A task that its context cancelled did not fail (see
+// Cancellation).
 //
-// When no task is runnable, no timer is pending, no Await is running and
+// When no task is runnable, no timer can wake one, no Await is running and
 // tasks are still parked, nothing can ever wake them: Run returns a
 // *DeadlockError naming each parked task, what it waits on (and who holds
-// the Mutex it wants), the function it runs and where that is defined, and
-// its stack, instead of hanging. The parked tasks are then unwound, so that
-// their deferred calls run, and Run leaks no goroutine.
+// the lock it wants), the function it runs and where that is defined, and
+// its stack, instead of hanging. The parked tasks are then unwound: each is
+// taken out of what it waits on, so that no Chan, Mutex or Cond keeps it
+// for a later Run, and its wait panics, so that its deferred calls run, on
+// the scheduler, with every primitive working as usual. A Cond.Wait that
+// unwinds takes its Mutex back first, as sync.Cond.Wait returns with it: a
+// deferred Unlock finds it held. So the report is the deadlock, and what
+// the unwinding does comes after it; a deferred call that waits for good is
+// unwound in turn, and Run leaks no goroutine. The same program gives the
+// same report on Threads(1), Threads(n) and in a deterministic run: it
+// depends on what tasks wait on, never on timing.
 //
 // # Waking from outside
 //
 // The deadlock report rests on the scheduler knowing every possible waker:
-// tasks of the same Run, timers, Await work and contexts (Select with
-// OnDone, Sleep). A Chan, Mutex or WaitGroup therefore belongs to the tasks of
-// one Run: a task parked on it must be woken by a task of that Run. A plain
-// goroutine, or a task of another Run, that would close, unlock or count down
-// later is not foreseen: Run reports a deadlock first. To wait for the world
-// outside, use Await, or Select on a context.
+// tasks of the same Run, timers, Await work and contexts in a Select's
+// OnDone. A Chan, Mutex or WaitGroup therefore belongs to the tasks of one
+// Run at a time: a task parked on it must be woken by a task of that Run. A
+// plain goroutine, or a task of another Run, that would close, unlock or
+// count down later is not foreseen: Run reports a deadlock first. To wait
+// for the world outside, use Await, or Select on a context.
 //
 // A cycle of tasks each waiting for a Mutex the next one holds is found when
 // it closes, even while other tasks still run: the Lock that would close it
 // panics with a *LockCycleError naming every task and Mutex in it. Both
 // errors match ErrDeadlock.
 //
-// A task started by a Group's task (with Task.Go or WaitGroup.Go, directly
-// or not) belongs to the group: if it has not ended when the group's own
-// tasks have, Group.Wait reports it in a *LeakError (ErrLeak), as a
-// goroutine leaked by an early return would be.
+// # Structured concurrency
 //
-// # Groups, cancellation and Await
+// A Group is errgroup with the structure of a Trio nursery: Wait waits for
+// every task started inside the group, by its Go or by those tasks, directly
+// or not, however late they end. A Handle (Spawn) is one task whose result
+// its Wait returns and which Cancel cancels, as Tokio's JoinHandle and
+// abort; it and what it starts make a scope of their own, nested in its
+// starter's like a Group's. Group.SetLimit bounds the tasks of a group's
+// Go, as errgroup's does.
 //
-// Every task has a context: its parent's, or its Group's. A Group waits for
-// its tasks and cancels their context when the first of them fails, as
-// errgroup does. A task parked in Sleep, or in a Select with an OnDone case,
-// wakes when its context ends, with ctx.Err() unchanged; Recv, Send, Lock
-// and Wait do not watch a context, so a wait that must be cancellable is a
-// Select with OnDone. While a task waits on a context that can end, the run
-// does not count as deadlocked.
+// A task that is merely still running, runnable or sleeping is never a
+// leak. A leak is a task that a Group's or Handle's Wait waits for, once the
+// tasks that scope started itself have ended, and that is parked with
+// nothing left that could ever wake it: that shows when the whole run can
+// no longer move, the same on every thread count. Wait then takes such
+// tasks out of their waits, unwinds them, and returns a *LeakError (ErrLeak)
+// naming each, what it waited on and where; Run does not report them again.
+// In a run that keeps going, a leaked task keeps its Wait waiting, as a
+// nursery would.
+//
+// # Cancellation
+//
+// Every task has a context: the run's (RunContext), its parent's, its
+// Group's or its Handle's. A Group cancels it when the first of its tasks
+// fails and when Wait returns, a Handle when Cancel is called, the run when
+// RunContext's context ends. Then every wait of every task inside ends, at
+// once and from the canceller, not from a goroutine of the context package:
+//
+//   - A wait that returns an error returns the context's error, unchanged:
+//     Sleep, Semaphore.Acquire, Handle.Wait, and a Select's OnDone case on
+//     the context.
+//   - A wait that cannot return an error (Recv, Send, the WaitGroup's and
+//     Cond's Wait, a Select without such a case, a Group's Go under its
+//     limit) unwinds the task, as runtime.Goexit does: its deferred calls
+//     run, and it ends with its context's error, which is no failure of Run.
+//     Write cleanup in deferred calls, as for a panic.
+//   - A lock's wait (Lock, RLock) is not ended by a context: the holder is in
+//     a critical section that ends by itself, or, cancelled too, in its
+//     deferred Unlock. So cleanup that takes a lock works once the context
+//     ended; a Lock that can never be granted is a lock cycle or a deadlock,
+//     and is reported as such.
+//   - Once a task unwinds, its context ends none of its waits: its deferred
+//     calls may wait for what they need. A deferred call that recovers the
+//     unwinding stops it, and the task goes on.
+//   - A Group's Wait is not cancelled: its tasks are, and it waits for them
+//     to end. Await is not either: its function gets the context, and must
+//     return.
+//
+// A task that returns its context's error once its context ended was
+// cancelled too. The end of a context is not a way out of a deadlock: tasks
+// that all wait for a context to end are reported as deadlocked, unless one
+// waits on it in a Select's OnDone, which keeps the run going.
+//
+// # Await
 //
 // Await runs a function on a bounded pool of goroutines (AwaitLimit) with
 // the task's context, parks the task, and wakes it with the result.

@@ -51,8 +51,6 @@ type ParkedTask struct {
 	Created string // the task's function and where it is defined: "pkg.F.func1 (file.go:42)"
 	WaitsOn string // what the task waits for, and who holds it if known
 	Stack   []byte // the task's stack where it parked, as debug.Stack formats it
-
-	co *coroutine
 }
 
 func (e *DeadlockError) Error() string {
@@ -112,7 +110,8 @@ func trimParkStack(st []byte) []byte {
 	head, frames := lines[0], lines[1:]
 	const pkg = "github.com/weavert/weave/sched."
 	internal := func(fn []byte) bool {
-		for _, p := range []string{"runtime/debug.Stack", pkg + "stack", pkg + "trimParkStack", pkg + "(*Task).suspend", pkg + "(*Task).park"} {
+		for _, p := range []string{"runtime/debug.Stack", pkg + "stack", pkg + "trimParkStack", pkg + "(*Task).suspend",
+			pkg + "(*Task).park", pkg + "(*Task).beginUnwind", pkg + "(*Task).unwind"} {
 			if bytes.HasPrefix(fn, []byte(p)) {
 				return true
 			}

@@ -78,7 +78,9 @@ func (m *Mutex) lockSlow(t *Task) {
 	t.waitMutex = m
 	graph.Unlock()
 	m.waiters.push(t)
-	t.park(WaitLock, m, &m.wmu)
+	if t.park(WaitLock, m, &m.wmu) != intrNone {
+		t.unwind()
+	}
 	// Unlock handed us the lock, set holder and cleared waitMutex.
 }
 
@@ -143,8 +145,8 @@ func (m *Mutex) unlockSlow() {
 		m.wmu.Unlock()
 		panic("sched: unlock of unlocked Mutex")
 	}
-	t := m.waiters.pop()
-	if t == nil { // a Lock that found a cycle set 2, then withdrew
+	t := m.waiters.popWakeable()
+	if t == nil { // a Lock that found a cycle set 2, then withdrew; or every waiter gave up
 		m.state.Store(0)
 		m.wmu.Unlock()
 		return
@@ -159,6 +161,23 @@ func (m *Mutex) unlockSlow() {
 	}
 	m.wmu.Unlock()
 	t.s.ready(t, nil)
+}
+
+func (m *Mutex) dequeue(t *Task) {
+	m.wmu.Lock()
+	m.dequeueLocked(t)
+	m.wmu.Unlock()
+}
+
+func (m *Mutex) dequeueLocked(t *Task) {
+	m.waiters.remove(t)
+	graph := &t.s.graph
+	graph.Lock()
+	t.waitMutex = nil
+	graph.Unlock()
+	if m.waiters.empty() && m.state.Load() == 2 {
+		m.state.Store(1) // still held, now with nobody waiting
+	}
 }
 
 func (m *Mutex) appendWait(b []byte, name func(any) string, live bool) []byte {
@@ -199,11 +218,11 @@ func (wg *WaitGroup) Add(delta int) {
 		return
 	}
 	var woken taskList
-	woken, wg.waiters = wg.waiters, taskList{}
-	wg.mu.Unlock()
-	for t := woken.pop(); t != nil; t = woken.pop() {
-		t.s.ready(t, nil)
+	for t := wg.waiters.popWakeable(); t != nil; t = wg.waiters.popWakeable() {
+		woken.push(t)
 	}
+	wg.mu.Unlock()
+	readyAll(&woken)
 }
 
 // Done decrements the counter by one.
@@ -234,8 +253,18 @@ func (wg *WaitGroup) Wait(t *Task) {
 		return
 	}
 	wg.waiters.push(t)
-	t.park(WaitWaitGroup, wg, &wg.mu)
+	if t.park(WaitWaitGroup, wg, &wg.mu) != intrNone {
+		t.unwind()
+	}
 }
+
+func (wg *WaitGroup) dequeue(t *Task) {
+	wg.mu.Lock()
+	wg.dequeueLocked(t)
+	wg.mu.Unlock()
+}
+
+func (wg *WaitGroup) dequeueLocked(t *Task) { wg.waiters.remove(t) }
 
 func (wg *WaitGroup) appendWait(b []byte, name func(any) string, live bool) []byte {
 	b = append(b, name(wg)...)

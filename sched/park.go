@@ -36,9 +36,19 @@ func (w *worker) park() (t *Task, stop bool) {
 		timeout = w.armIdleTimer(time.Duration(next - s.now()))
 		defer w.stopIdleTimer()
 	}
-	if s.nidle.Load() == s.n && s.quiescentLocked() {
-		s.mu.Unlock()
-		return nil, true
+	if s.nidle.Load() == s.n {
+		over, unwind := s.quiescentLocked()
+		if over {
+			s.mu.Unlock()
+			return nil, true
+		}
+		if unwind != nil {
+			// w goes on, to run the tasks it unwinds.
+			w.leaveIdleLocked()
+			s.mu.Unlock()
+			s.unwindAll(unwind)
+			return nil, false
+		}
 	}
 	s.mu.Unlock()
 

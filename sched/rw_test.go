@@ -2,6 +2,8 @@ package sched_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/weavert/weave/sched"
@@ -36,7 +38,7 @@ func TestRWMutex(t *testing.T) {
 					}
 					t.Yield()
 					readers--
-					rw.RUnlock()
+					rw.RUnlock(t)
 					return nil
 				})
 			}
@@ -115,32 +117,39 @@ func TestCond(t *testing.T) {
 	}
 }
 
-// A task that a group's task started and left blocked is reported by Wait.
+// A task that a group's task started and left parked for good is reported by
+// Wait, and unwound: its deferred calls run, and Run reports it no more.
 func TestGroupLeak(t *testing.T) {
 	var leak *sched.LeakError
+	unwound := false
 	err := sched.New(sched.Threads(1)).Run(func(t *sched.Task) error {
 		ch := sched.NewChan[int](0)
 		g := sched.NewGroup(t)
 		g.Go(t, func(t *sched.Task) error {
-			t.GoNamed("sender", func(t *sched.Task) error { ch.Send(t, 1); return nil })
+			t.GoNamed("sender", func(t *sched.Task) error {
+				defer func() { unwound = true }()
+				ch.Send(t, 1)
+				return nil
+			})
 			return nil // an early return: nobody receives
 		})
 		err := g.Wait(t)
 		if !errors.As(err, &leak) || !errors.Is(err, sched.ErrLeak) {
-			return errors.New("no leak reported")
+			return fmt.Errorf("Wait = %v, want a leak", err)
 		}
-		ch.Recv(t) // let it go, so the run ends
-		// Once it has ended, the group has no leak left to report.
-		t.Yield()
-		if err := g.Wait(t); err != nil {
-			return err
+		if !unwound {
+			return errors.New("Wait returned before the leaked task was unwound")
+		}
+		if ch.TrySend(t, 1) {
+			return errors.New("the leaked sender is still in the channel's queue")
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(leak.Tasks) != 1 || leak.Tasks[0].Name != "sender" {
-		t.Fatalf("leak %+v, want the sender", leak.Tasks)
+	l := leak.Tasks
+	if len(l) != 1 || l[0].Name != "sender" || !strings.Contains(l[0].WaitsOn, "chan send") || !strings.Contains(string(l[0].Stack), "rw_test.go") {
+		t.Fatalf("leak %+v, want the sender, with what it waits on and its stack", l)
 	}
 }

@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"fmt"
 	"sync"
 )
 
@@ -12,26 +13,41 @@ import (
 // that writers do not starve: a task that takes a read lock it already holds
 // (a recursive read lock) waits forever if a writer came in between. An
 // Unlock lets all waiting readers in before the next writer.
+//
+// Unlike sync.RWMutex, RUnlock takes the task that releases its read lock:
+// an RWMutex knows which tasks hold it, for reading or for writing, so that
+// reports name them, and a wait that can never end (a task waiting to write
+// while it holds a read lock) is found as a Mutex's is.
 type RWMutex struct {
 	mu      sync.Mutex
-	readers int  // read locks held
-	writer  bool // the write lock is held
-	rq, wq  taskList
-	nw      int // tasks waiting in Lock
+	writer  *Task      // the task holding it for writing, or nil
+	readers []readHold // the tasks holding it for reading
+	nread   int        // read locks held, over all readers
+	rq, wq  taskList   // tasks waiting in RLock, in Lock
+	nw      int        // tasks in wq
+}
+
+// readHold is a task's read locks of an RWMutex.
+type readHold struct {
+	t *Task
+	n int
 }
 
 // Lock locks rw for writing, parking t until no task holds it.
 func (rw *RWMutex) Lock(t *Task) {
 	t.enter("RWMutex.Lock")
 	rw.mu.Lock()
-	if !rw.writer && rw.readers == 0 {
-		rw.writer = true
+	if rw.writer == nil && rw.nread == 0 {
+		rw.writer = t
 		rw.mu.Unlock()
 		return
 	}
 	rw.nw++
 	rw.wq.push(t)
-	t.park(WaitRWLock, rw, &rw.mu) // Unlock or RUnlock handed us the lock
+	if t.park(WaitRWLock, rw, &rw.mu) != intrNone {
+		t.unwind()
+	}
+	// Unlock or RUnlock handed us the lock.
 }
 
 // TryLock locks rw for writing if it is free, and reports whether it did.
@@ -39,37 +55,26 @@ func (rw *RWMutex) TryLock(t *Task) bool {
 	t.enter("RWMutex.TryLock")
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	if rw.writer || rw.readers > 0 {
+	if rw.writer != nil || rw.nread > 0 {
 		return false
 	}
-	rw.writer = true
+	rw.writer = t
 	return true
 }
 
 // Unlock unlocks rw for writing: the waiting readers get it, or else the
-// longest-waiting writer. It panics if rw is not locked for writing.
+// longest-waiting writer. It may be called by any task of the Run rw belongs
+// to. It panics if rw is not locked for writing.
 func (rw *RWMutex) Unlock() {
 	rw.mu.Lock()
-	if !rw.writer {
+	if rw.writer == nil {
 		rw.mu.Unlock()
 		panic("sched: Unlock of unlocked RWMutex")
 	}
-	rw.writer = false
-	var woken taskList
-	if !rw.rq.empty() {
-		for t := rw.rq.pop(); t != nil; t = rw.rq.pop() {
-			rw.readers++
-			woken.push(t)
-		}
-	} else if t := rw.wq.pop(); t != nil {
-		rw.nw--
-		rw.writer = true
-		woken.push(t)
-	}
+	rw.writer = nil
+	woken := rw.handOffLocked()
 	rw.mu.Unlock()
-	for t := woken.pop(); t != nil; t = woken.pop() {
-		t.s.ready(t, nil)
-	}
+	readyAll(&woken)
 }
 
 // RLock locks rw for reading, parking t while a writer holds it or waits
@@ -77,13 +82,16 @@ func (rw *RWMutex) Unlock() {
 func (rw *RWMutex) RLock(t *Task) {
 	t.enter("RWMutex.RLock")
 	rw.mu.Lock()
-	if !rw.writer && rw.nw == 0 {
-		rw.readers++
+	if rw.writer == nil && rw.nw == 0 {
+		rw.addReaderLocked(t)
 		rw.mu.Unlock()
 		return
 	}
 	rw.rq.push(t)
-	t.park(WaitRWRLock, rw, &rw.mu)
+	if t.park(WaitRWRLock, rw, &rw.mu) != intrNone {
+		t.unwind()
+	}
+	// Unlock or a writer's leaving let us in.
 }
 
 // TryRLock locks rw for reading if it can without waiting, and reports
@@ -92,35 +100,127 @@ func (rw *RWMutex) TryRLock(t *Task) bool {
 	t.enter("RWMutex.TryRLock")
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	if rw.writer || rw.nw > 0 {
+	if rw.writer != nil || rw.nw > 0 {
 		return false
 	}
-	rw.readers++
+	rw.addReaderLocked(t)
 	return true
 }
 
-// RUnlock undoes one RLock. The last reader out hands rw to the
-// longest-waiting writer. It panics if rw is not locked for reading.
-func (rw *RWMutex) RUnlock() {
+// RUnlock undoes one RLock of t. The last reader out hands rw to the
+// longest-waiting writer. It panics if t holds no read lock of rw.
+func (rw *RWMutex) RUnlock(t *Task) {
 	rw.mu.Lock()
-	if rw.readers == 0 {
+	i := rw.readerLocked(t)
+	if i < 0 {
 		rw.mu.Unlock()
-		panic("sched: RUnlock of unlocked RWMutex")
+		panic(fmt.Sprintf("sched: RUnlock by task %d, which holds no read lock of the RWMutex", t.id))
 	}
-	rw.readers--
-	var next *Task
-	if rw.readers == 0 {
-		if next = rw.wq.pop(); next != nil {
-			rw.nw--
-			rw.writer = true
+	if rw.readers[i].n--; rw.readers[i].n == 0 {
+		last := len(rw.readers) - 1
+		rw.readers[i] = rw.readers[last]
+		rw.readers[last] = readHold{}
+		rw.readers = rw.readers[:last]
+	}
+	rw.nread--
+	var woken taskList
+	if rw.nread == 0 {
+		woken = rw.handOffLocked()
+	}
+	rw.mu.Unlock()
+	readyAll(&woken)
+}
+
+// handOffLocked gives rw, free, to the waiting readers, or else to the
+// longest-waiting writer, and returns the tasks to wake.
+func (rw *RWMutex) handOffLocked() (woken taskList) {
+	if !rw.rq.empty() {
+		for t := rw.rq.popWakeable(); t != nil; t = rw.rq.popWakeable() {
+			rw.addReaderLocked(t)
+			woken.push(t)
+		}
+		if !woken.empty() {
+			return woken
+		}
+	}
+	if t := rw.wq.popWakeable(); t != nil {
+		rw.nw--
+		rw.writer = t
+		woken.push(t)
+	}
+	return woken
+}
+
+// readerLocked returns the index of t's read locks in readers, or -1.
+func (rw *RWMutex) readerLocked(t *Task) int {
+	for i := len(rw.readers) - 1; i >= 0; i-- {
+		if rw.readers[i].t == t {
+			return i
+		}
+	}
+	return -1
+}
+
+func (rw *RWMutex) addReaderLocked(t *Task) {
+	rw.nread++
+	if i := rw.readerLocked(t); i >= 0 {
+		rw.readers[i].n++
+		return
+	}
+	rw.readers = append(rw.readers, readHold{t, 1})
+}
+
+func (rw *RWMutex) dequeue(t *Task) {
+	rw.mu.Lock()
+	rw.dequeueLocked(t)
+	// A writer that gave up no longer keeps the readers out.
+	var woken taskList
+	if rw.writer == nil && rw.nw == 0 {
+		for u := rw.rq.popWakeable(); u != nil; u = rw.rq.popWakeable() {
+			rw.addReaderLocked(u)
+			woken.push(u)
 		}
 	}
 	rw.mu.Unlock()
-	if next != nil {
-		next.s.ready(next, nil)
-	}
+	readyAll(&woken)
 }
 
-func (rw *RWMutex) appendWait(b []byte, name func(any) string, _ bool) []byte {
-	return append(b, name(rw)...)
+func (rw *RWMutex) dequeueLocked(t *Task) {
+	if t.waitKind == WaitRWLock {
+		rw.wq.remove(t)
+		rw.nw--
+		return
+	}
+	rw.rq.remove(t)
+}
+
+func (rw *RWMutex) appendWait(b []byte, name func(any) string, live bool) []byte {
+	b = append(b, name(rw)...)
+	if !live || !rw.mu.TryLock() {
+		return b
+	}
+	defer rw.mu.Unlock()
+	if w := rw.writer; w != nil {
+		return append(append(b, " write-locked by task "...), taskLabel(w.id, w.name)...)
+	}
+	for i, r := range rw.readers {
+		if i == 0 {
+			b = append(b, " read-locked by task"...)
+			if len(rw.readers) > 1 {
+				b = append(b, 's')
+			}
+			b = append(b, ' ')
+		} else {
+			b = append(b, ", "...)
+		}
+		b = append(b, taskLabel(r.t.id, r.t.name)...)
+	}
+	return b
+}
+
+// readyAll makes the tasks of l runnable, woken by no task.
+func readyAll(l *taskList) {
+	for t := l.pop(); t != nil; t = l.pop() {
+		t.s.ready(t, nil)
+	}
 }

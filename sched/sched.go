@@ -97,12 +97,23 @@ func New(opts ...Option) *Scheduler {
 // progress any more (a deadlock), with a *DeadlockError.
 //
 // It returns the errors of all tasks that failed, joined with errors.Join in
-// the order of their IDs, each wrapped in a *TaskError. A task that panicked
+// the order they failed, each wrapped in a *TaskError. A task that panicked
 // failed with a *coro.PanicError holding the value and the task's stack.
 //
 // Run blocks the calling goroutine. It panics if the scheduler is already
 // running. Everything a task does happens before Run returns.
 func (s *Scheduler) Run(main func(t *Task) error) error {
+	return s.RunContext(context.Background(), main)
+}
+
+// RunContext is Run with ctx as the main task's context, from which every
+// task's context derives. When ctx ends (a signal, a deadline), every task
+// is cancelled: each wait that the end of a context may end ends (see
+// "Cancellation" in the package doc), and RunContext returns ctx.Err(),
+// unchanged, before the errors of the tasks that failed, once every task
+// has ended. The end of ctx does not count as a way out of a deadlock: a
+// run whose tasks all wait for it is reported as deadlocked.
+func (s *Scheduler) RunContext(ctx context.Context, main func(t *Task) error) error {
 	if main == nil {
 		panic("sched: Run with a nil function")
 	}
@@ -111,7 +122,7 @@ func (s *Scheduler) Run(main func(t *Task) error) error {
 	}
 	defer s.running.Store(false)
 	st := newState(s)
-	err := st.run(main)
+	err := st.run(ctx, main)
 	var stats RunStats
 	if m := st.sim; m != nil {
 		stats = RunStats{Steps: m.step, Checksum: m.sum, Virtual: time.Duration(m.now)}
@@ -136,7 +147,6 @@ type state struct {
 	global taskList
 	idle   []*worker
 	done   bool
-	dead   *DeadlockError
 	limit  *StepLimitError
 	stop   chan struct{} // closed when the run ends
 
@@ -153,6 +163,19 @@ type state struct {
 	locked     bool   // LockThreads
 	sim        *sim   // modeSim's state, or nil
 	timed      bool   // MeasureRunTime
+
+	// The scope of every task with no Group or Handle, when the run's
+	// context can end (RunContext), or nil; and whether main ended by
+	// being cancelled (written by its worker, read by finish).
+	root          *scope
+	mainCancelled bool
+
+	// The order in which failures happened, and the deadlock found, with
+	// its place in that order (shutdown.go). dead is written with every
+	// worker idle, under mu or by modeSim's one worker.
+	seq     atomic.Uint64
+	dead    *DeadlockError
+	deadSeq uint64
 
 	// graph guards the wait-for graph of the run's Mutexes: Task.waitMutex,
 	// and the holder of every Mutex that tasks wait for. Only contended
@@ -198,9 +221,22 @@ func newState(s *Scheduler) *state {
 	return st
 }
 
-func (s *state) run(main func(*Task) error) error {
+func (s *state) run(ctx context.Context, main func(*Task) error) error {
 	w0 := s.ws[0]
-	t := w0.newTask(nil, context.Background(), "main", main, main)
+	t := w0.newTask(nil, ctx, "main", main, main)
+	if ctx.Done() != nil {
+		// Every task belongs to a scope that the end of ctx ends.
+		s.root = &scope{s: s, ctx: ctx, cancel: func(error) {}, owner: s}
+		s.root.join(t, false)
+		stop := s.afterFunc(ctx, func() {
+			// Counted as a wait from outside while it goes through the
+			// tasks, so that the run is not found stuck meanwhile.
+			s.external.Add(1)
+			s.root.end(ctx.Err(), nil)
+			s.endExternal()
+		})
+		defer stop()
+	}
 	w0.pushLocal(t)
 	var wg sync.WaitGroup
 	wg.Add(len(s.ws))
@@ -254,4 +290,36 @@ func (l *taskList) pop() *Task {
 		t.link = nil
 	}
 	return t
+}
+
+// remove takes t out of l, if it is there.
+func (l *taskList) remove(t *Task) {
+	var prev *Task
+	for x := l.head; x != nil; prev, x = x, x.link {
+		if x != t {
+			continue
+		}
+		if prev == nil {
+			l.head = x.link
+		} else {
+			prev.link = x.link
+		}
+		if l.tail == x {
+			l.tail = prev
+		}
+		x.link = nil
+		return
+	}
+}
+
+// popWakeable takes the first task of l that its waker may wake (see
+// Task.wakeable), dropping those that an interrupter claimed first. The
+// caller holds the lock of the primitive whose wait queue l is.
+func (l *taskList) popWakeable() *Task {
+	for t := l.pop(); t != nil; t = l.pop() {
+		if t.wakeable() {
+			return t
+		}
+	}
+	return nil
 }

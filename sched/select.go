@@ -80,9 +80,10 @@ func (d *doneCase) enqueue(t *Task, gen uint64, idx int) {
 		}
 		d.mu.Unlock()
 		if won {
-			s.readyFromOutside(t, s.endExternal)
+			s.readyFromOutside(t, s.dropExternal)
 		} else {
-			s.external.Add(-1)
+			// Another case, or the task's cancellation, ended the wait.
+			s.endExternal()
 		}
 	})
 }
@@ -260,6 +261,19 @@ func (sel *selectState) Unlock() {
 	}
 }
 
+func (sel *selectState) dequeue(t *Task) {
+	sel.Lock()
+	sel.dequeueLocked(t)
+	sel.Unlock()
+}
+
+// dequeueLocked takes every case's waiter out of its queue.
+func (sel *selectState) dequeueLocked(*Task) {
+	for _, c := range sel.cases {
+		c.dequeue()
+	}
+}
+
 // A parked Select's wait is described by its cases, which the scratch space
 // holds only while the Select waits. A tracer may format a reason long after
 // that, so it receives a copy of them (waitingCases): only a run with a
@@ -269,6 +283,9 @@ func (sel *selectState) appendWait(b []byte, name func(any) string, live bool) [
 }
 
 type waitingCases []Case
+
+func (waitingCases) dequeue(*Task)       {}
+func (waitingCases) dequeueLocked(*Task) {}
 
 func (cs waitingCases) appendWait(b []byte, name func(any) string, live bool) []byte {
 	if len(cs) == 0 {
@@ -325,25 +342,42 @@ func selectCases(t *Task, cases []Case, block bool) int {
 	}
 
 	// Pass 2: wait on every channel at once.
-	gen := t.arm()
+	gen := t.armFor(WaitSelect, sel)
 	for i, c := range cases {
 		c.enqueue(t, gen, i)
 	}
 	// A copy in the scratch space, not the caller's slice: holding that
 	// would move a variadic Select's arguments to the heap.
 	sel.cases = append(sel.cases[:0], cases...)
-	t.park(WaitSelect, sel, sel)
+	sel.idx = -1
+	why := t.park(WaitSelect, sel, sel)
 	clear(sel.cases)
 	sel.cases = sel.cases[:0]
-
-	// Pass 3: take the other cases' waiters out of their queues.
-	sel.Lock()
-	for i, c := range cases {
-		if i != sel.idx {
-			c.dequeue()
+	switch why {
+	case intrNone:
+		// Pass 3: take the other cases' waiters out of their queues.
+		sel.Lock()
+		for i, c := range cases {
+			if i != sel.idx {
+				c.dequeue()
+			}
 		}
+		sel.Unlock()
+	case intrCancel:
+		// The interrupter took every waiter out. A case on a context
+		// that ended is the Select's own answer to it.
+		for i, c := range cases {
+			if d, ok := c.(*doneCase); ok && d.ctx.Err() != nil {
+				sel.idx = i
+				break
+			}
+		}
+		if sel.idx < 0 {
+			t.unwind()
+		}
+	default:
+		t.unwind()
 	}
-	sel.Unlock()
 	cases[sel.idx].finish()
 	return sel.idx
 }

@@ -11,34 +11,46 @@ import (
 // The end of a run, in the order it happens:
 //
 //  1. Idle detection. The last worker to park, with state.mu held and every
-//     worker idle, asks quiescentLocked whether the run is over. It is not
-//     while the global queue holds a task, an external wait is pending
-//     (Await, a context) or a task sleeps (then an IdleClock moves its time
-//     to the next timer). Otherwise it is: every task ended, or those left
-//     are parked with nothing that could wake them, and deadlock describes
-//     them. In modeSim, simNext decides the same when nothing is runnable
-//     and no timer is left, or when the step limit is reached.
-//  2. Stop. endLocked marks the run done and closes state.stop: parked
-//     workers return from park, and a worker about to park sees done.
-//  3. Workers return. Each worker's loop returns; with LockThreads, each
-//     worker first takes the stacks of the deadlocked tasks homed on it and
-//     closes its coroutines on its own thread (closeCoroutines), as the
-//     runtime requires of coroutines created on a locked thread.
-//  4. Await pool drained. run waits for the pool's goroutines, whose tasks
+//     worker idle, asks quiescentLocked what the end of all activity means.
+//     Nothing, while the global queue holds a task, an external wait is
+//     pending (Await, a context in a Select) or a timer can wake a task
+//     (then an IdleClock moves its time to the watcher's deadline). In
+//     modeSim, simNext asks the same when nothing is runnable.
+//  2. Leaks. If a Group's or Handle's Wait is parked, the tasks that scope
+//     started itself have ended, and those left are parked, they leaked:
+//     the innermost such scope gets a LeakError naming them, and they are
+//     interrupted (3). The run goes on; its Wait returns once they ended.
+//  3. Unwinding. Otherwise, if tasks are parked, they are deadlocked: a
+//     DeadlockError names them, and each is interrupted: taken out of the
+//     wait queue of what it waits on, so that no primitive keeps it, and
+//     made runnable; its wait panics (Task.unwind), which records its stack
+//     for the report, and its deferred calls run as the task goes on, on a
+//     worker, with every primitive working as usual. A Cond.Wait takes its
+//     Mutex back first, as sync.Cond.Wait returns with it.
+//  4. Stop. When every task has ended, or at the next end of activity after
+//     a deadlock (a deferred call that waits for good), or at the step limit
+//     in modeSim, endLocked marks the run done and closes state.stop:
+//     parked workers return from park, and a worker about to park sees
+//     done.
+//  5. Workers return. Each worker's loop returns; with LockThreads, each
+//     worker closes the coroutines created on its thread, on that thread,
+//     as the runtime requires (closeCoroutines).
+//  6. Await pool drained. run waits for the pool's goroutines, whose tasks
 //     were woken before the run could end.
-//  5. Parked tasks unwound. finish empties the idle list (so that a wake
-//     from an unwinding deferred call picks no worker), takes the stacks of
-//     the deadlocked tasks, and closes every coroutine left: a parked task
-//     unwinds and its deferred calls run; a free coroutine ends.
-//  6. Errors gathered. The errors of the tasks that failed, in the order of
-//     their IDs, with the failures of deferred calls of unwound tasks, then
-//     the DeadlockError or StepLimitError.
+//  7. Forced unwinding. finish closes every coroutine left: a task still
+//     parked is taken out of its wait queue and unwound by its engine, and
+//     a wait in its deferred calls unwinds at once; a free coroutine ends.
+//  8. Errors gathered: the failures of tasks, the DeadlockError and the
+//     StepLimitError, in the order they happened, so that the first failure
+//     comes first and what unwinding led to comes after it.
 
-// quiescentLocked decides, with state.mu held and every worker idle, whether
-// the run is over (step 1), and if it is, ends it (step 2).
-func (s *state) quiescentLocked() bool {
+// quiescentLocked decides, with state.mu held and every worker idle, what the
+// end of all activity means (steps 1 to 4). It reports whether the run is
+// over; if not, it may return tasks to interrupt for intrUnwind, which the
+// caller does once state.mu is released.
+func (s *state) quiescentLocked() (over bool, unwind []*Task) {
 	if s.gsize.Load() > 0 || s.external.Load() > 0 {
-		return false
+		return false, nil
 	}
 	if s.timers.canWake() {
 		// Nothing else can happen until a timer fires: a virtual clock
@@ -46,55 +58,104 @@ func (s *state) quiescentLocked() bool {
 		if c, ok := s.clock.(IdleClock); ok {
 			c.Idle()
 		}
-		return false
+		return false, nil
 	}
-	var dead *DeadlockError
-	if s.live() > 0 {
-		dead = s.deadlock()
+	unwind = s.stuck()
+	if unwind == nil {
+		s.endLocked(nil)
+		return true, nil
 	}
-	s.endLocked(dead, nil)
-	return true
+	return false, unwind
 }
 
-// live counts the tasks that have not ended. Called with every worker idle.
-func (s *state) live() int {
-	n := 0
-	for _, w := range s.ws {
-		n += w.spawned - w.finished
+// stuck decides what to do with the tasks left, parked for good, once
+// nothing can happen any more (steps 2 to 4): it returns the tasks to unwind,
+// or ends the run and returns nil. Called with every worker idle and
+// state.mu held, or in modeSim by its one worker.
+func (s *state) stuck() []*Task {
+	var parked []*Task
+	s.coMu.Lock()
+	for c := range s.cos {
+		if t := c.t; t != nil && t.state == stateParked {
+			parked = append(parked, t)
+		}
 	}
-	return n
+	s.coMu.Unlock()
+	if len(parked) == 0 || s.dead != nil {
+		return nil // every task ended, or the unwinding of a deadlock is stuck
+	}
+	slices.SortFunc(parked, func(a, b *Task) int { return cmp.Compare(a.id, b.id) })
+	if sc := leakedScope(parked); sc != nil {
+		var tasks []*Task
+		sc.each(func(t *Task) { tasks = append(tasks, t) })
+		slices.SortFunc(tasks, func(a, b *Task) int { return cmp.Compare(a.id, b.id) })
+		leak := &LeakError{Tasks: make([]LeakedTask, len(tasks))}
+		for i, t := range tasks {
+			leak.Tasks[i] = LeakedTask{ID: t.id, Name: t.name, Created: t.createdAt(), WaitsOn: t.waitReason().Detail()}
+			t.report = &leak.Tasks[i].Stack
+		}
+		sc.mu.Lock()
+		sc.leak = leak
+		sc.mu.Unlock()
+		return tasks
+	}
+	dead := &DeadlockError{Tasks: make([]ParkedTask, len(parked))}
+	for i, t := range parked {
+		dead.Tasks[i] = ParkedTask{ID: t.id, Name: t.name, Created: t.createdAt(), WaitsOn: t.waitReason().Detail()}
+		t.report = &dead.Tasks[i].Stack
+	}
+	s.dead, s.deadSeq = dead, s.seq.Add(1)
+	return parked
 }
 
-// endLocked ends the run (step 2), with what stopped it if anything but the
-// end of every task. Called with state.mu held.
-func (s *state) endLocked(dead *DeadlockError, limit *StepLimitError) {
-	s.dead, s.limit = dead, limit
+// leakedScope returns the scope whose Wait, parked, waits for tasks that can
+// never end (step 2): the tasks it started itself have ended. If several
+// have, the innermost, then the one whose waiter came first: its leaked
+// tasks may be what an outer one waits for.
+func leakedScope(parked []*Task) *scope {
+	var found *scope
+	for _, t := range parked {
+		sc, ok := t.waitOn.(*scope)
+		if !ok {
+			continue
+		}
+		sc.mu.Lock()
+		leaked := sc.direct == 0 && sc.live > 0 && sc.leak == nil
+		sc.mu.Unlock()
+		if leaked && (found == nil || sc.depth > found.depth) {
+			found = sc
+		}
+	}
+	return found
+}
+
+// unwindAll interrupts each of tasks, parked for good, for intrUnwind (steps
+// 2 and 3). Called with no lock held, by the worker that found the run
+// stuck, while every other worker is idle.
+func (s *state) unwindAll(tasks []*Task) {
+	for _, t := range tasks {
+		// A wait that the end of the run's context may also end goes to
+		// whichever claims it first.
+		if t.armed && !t.claimWake(t.gen) {
+			continue
+		}
+		s.interrupt(t, intrUnwind, nil)
+	}
+}
+
+// endLocked ends the run (step 4), with what stopped it if anything but the
+// end of every task or a deadlock. Called with state.mu held.
+func (s *state) endLocked(limit *StepLimitError) {
+	s.limit = limit
 	s.done = true
 	close(s.stop)
 }
 
-// deadlock describes the parked tasks. Called with every worker idle: no
-// task runs, so their fields are still.
-func (s *state) deadlock() *DeadlockError {
-	var d DeadlockError
-	s.coMu.Lock()
-	for c := range s.cos {
-		if t := c.t; t != nil && t.state == stateParked {
-			d.Tasks = append(d.Tasks, ParkedTask{ID: t.id, Name: t.name, Created: t.createdAt(), WaitsOn: t.waitReason().Detail(), co: c})
-		}
-	}
-	s.coMu.Unlock()
-	slices.SortFunc(d.Tasks, func(a, b ParkedTask) int { return cmp.Compare(a.ID, b.ID) })
-	return &d
-}
-
 // closeCoroutines closes, at the end of a run with LockThreads, the
-// coroutines created on w's thread, from that thread as the runtime requires.
+// coroutines created on w's thread, from that thread as the runtime requires
+// (step 5).
 func (w *worker) closeCoroutines() {
 	s := w.s
-	if s.dead != nil {
-		s.dead.fillStacks(w)
-	}
 	var mine []*coroutine
 	s.coMu.Lock()
 	for c := range s.cos {
@@ -105,14 +166,11 @@ func (w *worker) closeCoroutines() {
 	}
 	s.coMu.Unlock()
 	for _, c := range mine {
-		c.closing = true
-		if c.e.Close() {
-			c.e.End()
-		}
+		s.close(c, w)
 	}
 }
 
-// finish unwinds the tasks left and gathers the errors (steps 5 and 6),
+// finish unwinds the tasks left and gathers the errors (steps 7 and 8),
 // after every worker has returned.
 func (s *state) finish() error {
 	// The workers are gone: wakes from the deferred calls of the tasks
@@ -121,46 +179,56 @@ func (s *state) finish() error {
 	s.idle = nil
 	s.nidle.Store(0)
 	s.mu.Unlock()
-	if s.dead != nil && !s.locked {
-		s.dead.fillStacks(nil)
+	for c := range s.cos {
+		s.close(c, s.ws[0])
 	}
 	var errs []taskError
-	for c := range s.cos {
-		c.closing = true
-		t := c.t
-		if !c.e.Close() {
-			continue
-		}
-		// A deferred call of the unwound task may itself panic: that is
-		// the task's failure, reported with the deadlock.
-		if panicked, v, stack := c.e.Panic(); panicked && t != nil {
-			errs = append(errs, taskError{t.id, &TaskError{ID: t.id, Name: t.name, Err: &coro.PanicError{Value: v, Stack: stack}}})
-		}
-		c.e.End()
-	}
 	for _, w := range s.ws {
 		errs = append(errs, w.errs...)
+		for _, e := range w.handles {
+			if e.h.untaken() {
+				errs = append(errs, e.taskError)
+			}
+		}
 	}
-	slices.SortFunc(errs, func(a, b taskError) int { return cmp.Compare(a.id, b.id) })
+	if s.dead != nil {
+		errs = append(errs, taskError{s.deadSeq, s.dead})
+	}
+	if s.limit != nil {
+		errs = append(errs, taskError{s.seq.Add(1), s.limit})
+	}
+	slices.SortFunc(errs, func(a, b taskError) int { return cmp.Compare(a.seq, b.seq) })
 	all := make([]error, 0, len(errs)+1)
+	if s.root != nil && s.mainCancelled {
+		all = append(all, s.root.ctx.Err())
+	}
 	for _, e := range errs {
 		all = append(all, e.err)
 	}
-	if s.dead != nil {
-		all = append(all, s.dead)
-	}
-	if s.limit != nil {
-		all = append(all, s.limit)
+	if len(all) == 1 {
+		return all[0] // unchanged: a context's error, say
 	}
 	return errors.Join(all...)
 }
 
-// fillStacks asks each parked task for its stack: those homed on w, or all
-// if w is nil. With LockThreads, each worker asks its own, on its thread.
-func (e *DeadlockError) fillStacks(w *worker) {
-	for i := range e.Tasks {
-		if c := e.Tasks[i].co; c != nil && (w == nil || c.home == w) {
-			e.Tasks[i].Stack = c.stackOf()
+// close closes c at the end of the run (step 7), on w's thread. A task still
+// parked is taken out of its wait queue first; its deferred calls run as if
+// on w, and a wait among them unwinds at once (Task.park). A deferred call
+// that panics is the task's failure.
+func (s *state) close(c *coroutine, w *worker) {
+	t := c.t
+	if t != nil {
+		if t.state == stateParked {
+			t.waitOn.dequeue(t)
 		}
+		t.state, t.w, t.unwinding = stateRunning, w, true
 	}
+	c.closing = true
+	if !c.e.Close() {
+		return
+	}
+	if panicked, v, stack := c.e.Panic(); panicked && t != nil {
+		w.errs = append(w.errs, taskError{s.seq.Add(1), &TaskError{ID: t.id, Name: t.name, Err: &coro.PanicError{Value: v, Stack: stack}}})
+	}
+	c.e.End()
 }

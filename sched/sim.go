@@ -231,18 +231,15 @@ func (w *worker) simNext() *Task {
 			s.runTimers(w)
 			continue
 		}
-		var (
-			dead  *DeadlockError
-			limit *StepLimitError
-		)
-		switch {
-		case m.over:
+		var limit *StepLimitError
+		if m.over {
 			limit = &StepLimitError{Steps: m.step, Runnable: len(m.runnable)}
-		case s.live() > 0:
-			dead = s.deadlock()
+		} else if unwind := s.stuck(); unwind != nil {
+			s.unwindAll(unwind)
+			continue
 		}
 		s.mu.Lock()
-		s.endLocked(dead, limit)
+		s.endLocked(limit)
 		s.mu.Unlock()
 		return nil
 	}

@@ -30,28 +30,33 @@ type Task struct {
 	// wants, a channel that is never empty) still lets others run.
 	budget int32
 
-	// While parked: what for, on what, and the lock to release once it is
-	// suspended.
-	waitKind   WaitKind
-	waitOn     waitable
-	unlock     sync.Locker
-	wakeAt     int64       // while sleeping: the clock reading to wake at
-	sleepTimer timer       // its Sleep's timer
-	sleepStop  func() bool // stops the context callback of its Sleep, if any
+	// While parked: what for, on what, the lock to release once it is
+	// suspended, and how the wait ended if something other than its waker
+	// ended it (wait.go).
+	waitKind WaitKind
+	waitOn   waitable
+	unlock   sync.Locker
+	intr     intr
+	// The claim word (wait.go) of its waits, their generation, and whether
+	// the current one is armed, which its waker reads under the
+	// primitive's lock.
+	claim atomic.Uint64
+	gen   uint64
+	armed bool
 
-	waitMutex *Mutex // the Mutex it waits for, guarded by state.graph
+	cancellable bool    // its context can end: its waits are armed for it
+	unwinding   bool    // it gave up a wait and unwinds: its waits are no longer cancelled
+	cause       intr    // why it unwinds
+	report      *[]byte // where to put its stack when it unwinds, for the report that named it
 
-	// claim decides who ends a wait that several may end (a Sleep's timer
-	// and its context, the cases of a Select): gen<<1 | 1 while the wait
-	// of generation gen is open, gen<<1 once one of them has claimed it.
-	gen      uint64
-	claim    atomic.Uint64
-	sleepErr error
-	waiter   any          // the last channel waiter this task used, for reuse
-	sel      *selectState // its Selects' scratch, from its first Select on
+	scope  *scope // the Group's or Handle's it belongs to, or nil (scope.go)
+	direct bool   // started by the Group's Go, or the Handle's own task
 
-	grp     *Group // the innermost group it runs under, or nil
-	tracked bool   // in grp.live: started by a task of grp, not by grp.Go
+	sleepTimer timer        // its Sleep's timer
+	parkMu     sync.Mutex   // held while it parks on what has no lock of its own (Sleep, a nil Chan)
+	waitMutex  *Mutex       // the Mutex it waits for, guarded by state.graph
+	waiter     any          // the last channel waiter this task used, for reuse
+	sel        *selectState // its Selects' scratch, from its first Select on
 
 	resumes uint64 // times it started or resumed running
 	runNs   int64  // time it ran, with MeasureRunTime
@@ -59,7 +64,7 @@ type Task struct {
 	// origin is the function the program gave (f may be a wrapper of
 	// WaitGroup.Go or Group.Go around it): where it is defined is what
 	// reports show of where the task came from.
-	origin func(*Task) error
+	origin any
 }
 
 // CreatedAt names the function t runs and where it is defined, as reports
@@ -99,7 +104,6 @@ const (
 	stateRunning
 	stateYielded
 	stateParked
-	stateSleeping
 	stateDone
 )
 
@@ -136,9 +140,8 @@ func (t *Task) spawn(name string, f, origin func(t *Task) error) {
 	}
 	w := t.running("Go")
 	nt := w.newTask(t, t.ctx, name, f, origin)
-	if g := t.grp; g != nil {
-		nt.grp, nt.tracked = g, true
-		g.track(nt)
+	if sc := t.scope; sc != nil {
+		sc.join(nt, false)
 	}
 	w.push(nt)
 	w.s.wakep()
@@ -198,46 +201,36 @@ func (t *Task) Sleep(d time.Duration) error {
 		return t.ctx.Err()
 	}
 	t.running("Sleep")
-	if err := t.ctx.Err(); err != nil {
+	if err := t.ctx.Err(); err != nil && !t.unwinding {
 		return err
 	}
-	t.wakeAt = t.s.now() + int64(d)
+	s := t.s
 	t.sleepTimer.owner = t
-	t.arm()
-	t.state = stateSleeping
-	t.setWait(WaitSleep, nil)
-	t.suspend()
-	err := t.sleepErr
-	t.sleepErr = nil
-	return err
+	t.parkMu.Lock()
+	// The timer, armed now, may fire on another worker before t is
+	// suspended: its fire takes parkMu, which the worker releases then.
+	t.sleepTimer.seq = t.armFor(WaitSleep, (*sleeping)(t))
+	s.addTimer(&t.sleepTimer, s.now()+int64(d))
+	switch t.park(WaitSleep, (*sleeping)(t), &t.parkMu) {
+	case intrCancel:
+		return t.ctx.Err()
+	case intrUnwind:
+		t.unwind()
+	}
+	return nil
 }
 
-// arm opens a wait of t that several may end, and returns its generation:
-// the first to claimWake it makes t runnable, and the others leave it alone.
-func (t *Task) arm() uint64 {
-	t.gen++
-	t.claim.Store(t.gen<<1 | 1)
-	return t.gen
-}
+// sleeping is a task in Sleep, as what it waits on.
+type sleeping Task
 
-// claimWake reports whether the caller is the first to end t's wait of
-// generation gen: only the first may make t runnable.
-func (t *Task) claimWake(gen uint64) bool {
-	return t.claim.CompareAndSwap(gen<<1|1, gen<<1)
-}
+func (*sleeping) appendWait(b []byte, _ func(any) string, _ bool) []byte { return b }
 
-// waiting reports whether t's wait of generation gen is still open.
-func (t *Task) waiting(gen uint64) bool { return t.claim.Load() == gen<<1|1 }
+func (z *sleeping) dequeueLocked(*Task) { z.s.timers.remove(&z.sleepTimer) }
 
-// park suspends t, which holds unlock and has registered itself as a waiter
-// on what, for kind. The worker releases unlock once t is suspended, so that
-// a waker (who needs the lock to find t) never resumes a coroutine still
-// running.
-func (t *Task) park(kind WaitKind, what waitable, unlock sync.Locker) {
-	t.state = stateParked
-	t.setWait(kind, what)
-	t.unlock = unlock
-	t.suspend()
+func (z *sleeping) dequeue(t *Task) {
+	z.parkMu.Lock()
+	z.dequeueLocked(t)
+	z.parkMu.Unlock()
 }
 
 // wake makes u runnable; t, the running task, is the waker.
@@ -245,16 +238,8 @@ func (t *Task) wake(u *Task) { u.s.ready(u, t) }
 
 func (t *Task) suspend() {
 	c := t.co
-	for {
-		if !c.e.Yield() {
-			c.e.Unwind()
-		}
-		if !c.wantStack {
-			return
-		}
-		// A deadlock report resumed us only to ask where we are.
-		c.wantStack = false
-		c.stack = trimParkStack(stack())
+	if !c.e.Yield() {
+		c.e.Unwind()
 	}
 }
 

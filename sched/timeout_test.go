@@ -10,12 +10,12 @@ import (
 	"github.com/weavert/weave/sched"
 )
 
-// virtual runs main deterministically, on a virtual clock, and returns Run's
-// error and the virtual time the run took.
-func virtual(main func(t *sched.Task) error) (error, time.Duration) {
+// virtual runs main deterministically, on a virtual clock, and returns the
+// virtual time the run took and Run's error.
+func virtual(main func(t *sched.Task) error) (time.Duration, error) {
 	s := sched.New(sched.Deterministic(newSeeded(1)))
 	err := s.Run(main)
-	return err, s.LastRun().Virtual
+	return s.LastRun().Virtual, err
 }
 
 // since is the virtual time since the run began.
@@ -25,7 +25,7 @@ func since(t *sched.Task) time.Duration { return t.Now().Sub(sched.SimEpoch()) }
 // Select that something else ends first leaves nothing behind that keeps
 // the run going.
 func TestOnTimeout(t *testing.T) {
-	err, took := virtual(func(task *sched.Task) error {
+	took, err := virtual(func(task *sched.Task) error {
 		ch := sched.NewChan[int](0)
 		timedOut := false
 		if i := sched.Select(task, sched.OnRecv(ch, nil), sched.OnTimeout(time.Hour, func() { timedOut = true })); i != 1 || !timedOut {
@@ -75,7 +75,7 @@ func TestOnTimeoutRealClock(t *testing.T) {
 // A Timer fires once, at its deadline; Stop and Reset take back a value it
 // sent that nobody received, so no stale time is ever received.
 func TestTimer(t *testing.T) {
-	err, _ := virtual(func(task *sched.Task) error {
+	_, err := virtual(func(task *sched.Task) error {
 		tm := sched.NewTimer(task, time.Minute)
 		if v, _ := tm.C.Recv(task); v.Sub(sched.SimEpoch()) != time.Minute || since(task) != time.Minute {
 			return fmt.Errorf("the timer sent %v at +%v, want +1m both", v.Sub(sched.SimEpoch()), since(task))
@@ -116,7 +116,7 @@ func TestTimer(t *testing.T) {
 // A Ticker ticks on its beat; one that nobody receives from drops ticks and
 // does not keep a deadlocked run from being reported.
 func TestTicker(t *testing.T) {
-	err, took := virtual(func(task *sched.Task) error {
+	took, err := virtual(func(task *sched.Task) error {
 		tk := sched.NewTicker(task, time.Second)
 		var got []time.Duration
 		for range 3 {
@@ -139,7 +139,7 @@ func TestTicker(t *testing.T) {
 		t.Fatalf("Run = %v after %v", err, took)
 	}
 
-	err, _ = virtual(func(task *sched.Task) error {
+	_, err = virtual(func(task *sched.Task) error {
 		tk := sched.NewTicker(task, time.Second)
 		defer tk.Stop()
 		sched.NewChan[int](0).Recv(task) // nothing will ever send

@@ -240,35 +240,14 @@ func (s *state) readyFromTimer(w *worker, t *Task) {
 	s.wakep()
 }
 
-// sleep arms t's timer, after t parked in Sleep, and, if its context can
-// end, a callback that ends the sleep early. Whichever of the two claims the
-// wake first makes t runnable.
-func (w *worker) sleep(t *Task) {
-	s := w.s
-	gen := t.gen
-	if t.ctx.Done() != nil {
-		t.sleepStop = s.afterFunc(t.ctx, func() {
-			if t.claimWake(gen) {
-				t.sleepErr = t.ctx.Err()
-				// The timer goes as the task comes, under the same lock:
-				// an idle scheduler sees one or the other.
-				s.readyFromOutside(t, func() { s.timers.remove(&t.sleepTimer) })
-			}
-		})
-	}
-	t.sleepTimer.seq = gen
-	s.addTimer(&t.sleepTimer, t.wakeAt)
-}
-
-// fire ends t's Sleep of generation gen.
+// fire ends t's Sleep of generation gen, unless its context ended it first.
 func (t *Task) fire(w *worker, _ int64, gen uint64) {
 	if !t.claimWake(gen) {
-		return // its context ended the sleep
+		return
 	}
-	if stop := t.sleepStop; stop != nil {
-		t.sleepStop = nil
-		stop()
-	}
+	t.parkMu.Lock() // t is suspended once this is free
+	//lint:ignore SA2001 the critical section is empty on purpose: a handshake
+	t.parkMu.Unlock()
 	t.s.readyFromTimer(w, t)
 }
 

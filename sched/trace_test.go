@@ -206,7 +206,7 @@ func TestWaitReasons(t *testing.T) {
 		"lock": {sched.WaitLock, fmt.Sprintf("Mutex.Lock on *sched.Mutex %p", &mu),
 			func(t *sched.Task) { mu.Lock(t); mu.Unlock() }},
 		"rlock": {sched.WaitRWRLock, fmt.Sprintf("RWMutex.RLock on *sched.RWMutex %p", &rw),
-			func(t *sched.Task) { rw.RLock(t); rw.RUnlock() }},
+			func(t *sched.Task) { rw.RLock(t); rw.RUnlock(t) }},
 		"cond": {sched.WaitCond, fmt.Sprintf("Cond.Wait on *sched.Cond %p", cond),
 			func(t *sched.Task) { cond.L.Lock(t); cond.Wait(t); cond.L.Unlock() }},
 		"wg": {sched.WaitWaitGroup, fmt.Sprintf("WaitGroup.Wait on *sched.WaitGroup %p", &wg),

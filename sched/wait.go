@@ -3,6 +3,7 @@ package sched
 import (
 	"fmt"
 	"strconv"
+	"sync"
 )
 
 // WaitKind is what a task that stopped running waits for.
@@ -18,8 +19,12 @@ const (
 	WaitRWLock                    // RWMutex.Lock
 	WaitRWRLock                   // RWMutex.RLock
 	WaitCond                      // Cond.Wait
-	WaitWaitGroup                 // WaitGroup.Wait, Group.Wait
+	WaitWaitGroup                 // WaitGroup.Wait
 	WaitAwait                     // Await
+	WaitGroupWait                 // Group.Wait
+	WaitGroupGo                   // Group.Go, for a slot under SetLimit
+	WaitHandle                    // Handle.Wait
+	WaitSemaphore                 // Semaphore.Acquire
 )
 
 var waitKindNames = [...]string{
@@ -34,6 +39,10 @@ var waitKindNames = [...]string{
 	WaitCond:      "Cond.Wait",
 	WaitWaitGroup: "WaitGroup.Wait",
 	WaitAwait:     "Await",
+	WaitGroupWait: "Group.Wait",
+	WaitGroupGo:   "Group.Go",
+	WaitHandle:    "Handle.Wait",
+	WaitSemaphore: "Semaphore.Acquire",
 }
 
 func (k WaitKind) String() string {
@@ -57,7 +66,14 @@ type waitable interface {
 	// appendWait appends the object, each object in it named by name, and
 	// what does not change about it (a Chan's capacity); with live, also
 	// its state now (who holds a Mutex), read with its own lock or atomics.
+	// It appends nothing if there is no object to name (Sleep).
 	appendWait(b []byte, name func(obj any) string, live bool) []byte
+	// dequeue takes t out of the object's wait queue, with the object's
+	// lock (dequeueLocked: the caller holds it), and does what t's leaving
+	// lets happen (a writer that gave up lets readers in). It does nothing
+	// if t is not in the queue: a waker took it out first.
+	dequeue(t *Task)
+	dequeueLocked(t *Task)
 }
 
 // String describes r: "chan receive on *sched.Chan[int] 0xc000104000
@@ -67,7 +83,10 @@ func (r WaitReason) String() string { return r.format(typeAndAddress, false) }
 
 // Detail is String with the object's state as it is when Detail is called:
 // the tasks that hold a Mutex or RWMutex, a WaitGroup's counter. It may be
-// called at any time, from any goroutine.
+// called at any time, from any goroutine, and never waits: the state an
+// object keeps under its lock (an RWMutex's readers, a Semaphore's weight
+// taken) is left out while another holds that lock, as the parking task's
+// object is during Tracer.Park.
 func (r WaitReason) Detail() string { return r.format(typeAndAddress, true) }
 
 // Format is Detail with each object named by name rather than by its type
@@ -78,8 +97,11 @@ func (r WaitReason) Format(name func(obj any) string) string { return r.format(n
 func (r WaitReason) format(name func(obj any) string, live bool) string {
 	b := []byte(r.Kind.String())
 	if r.on != nil {
-		b = append(b, " on "...)
-		b = r.on.appendWait(b, name, live)
+		n := len(b)
+		b = r.on.appendWait(append(b, " on "...), name, live)
+		if len(b) == n+len(" on ") {
+			b = b[:n]
+		}
 	}
 	return string(b)
 }
@@ -93,3 +115,173 @@ func (t *Task) setWait(kind WaitKind, on waitable) {
 
 // waitReason is what t waits for, while it is parked.
 func (t *Task) waitReason() WaitReason { return WaitReason{t.waitKind, t.waitOn} }
+
+// intr is why a parked task's wait ended, if not because what it waited for
+// happened: its waker did not wake it, an interrupter did.
+type intr uint8
+
+const (
+	intrNone   intr = iota // its waker woke it
+	intrCancel             // its context ended (scope.go)
+	intrUnwind             // the run unwinds it: a deadlock, or a leak (shutdown.go)
+)
+
+// The claim word of a task decides who ends a wait that more than one party
+// may end: the cases of a Select, a Sleep's timer, and the end of the task's
+// context against any waker. It holds gen<<2 | flags, gen being the wait's
+// generation (Task.gen):
+const (
+	claimOpen   = 1 // the wait of generation gen is open: the first to clear it ends it
+	claimCancel = 2 // the end of the task's context may end it
+)
+
+// arm opens a wait of t, with a new generation that it returns; cancel says
+// whether the end of t's context may end it. Whoever claims it first (a
+// waker, a timer, an interrupter) makes t runnable; the others leave t alone.
+func (t *Task) arm(cancel bool) uint64 {
+	t.intr = intrNone
+	t.gen++
+	v := t.gen<<2 | claimOpen
+	if cancel {
+		v |= claimCancel
+	}
+	t.claim.Store(v)
+	return t.gen
+}
+
+// claimWake reports whether the caller is the first to end t's wait of
+// generation gen: only the first may make t runnable.
+func (t *Task) claimWake(gen uint64) bool {
+	v := t.claim.Load()
+	return v>>2 == gen && v&claimOpen != 0 && t.claim.CompareAndSwap(v, v&^claimOpen)
+}
+
+// claimCancelled reports whether the caller, which ended t's context, is the
+// first to end t's wait: false if t is not in a wait its context may end, or
+// if another has ended it.
+func (t *Task) claimCancelled() bool {
+	v := t.claim.Load()
+	return v&(claimOpen|claimCancel) == claimOpen|claimCancel && t.claim.CompareAndSwap(v, v&^claimOpen)
+}
+
+// wakeable reports whether a waker that took t out of a primitive's wait
+// queue, holding the primitive's lock, may make it runnable: yes, unless
+// the wait was armed and an interrupter claimed it first (then it takes t
+// out of the queue itself, if t is still there, and wakes it).
+func (t *Task) wakeable() bool { return !t.armed || t.claimWake(t.gen) }
+
+// park suspends t in a wait for kind on what, whose wait queue t has joined
+// holding unlock; the worker releases unlock once t is suspended, so that a
+// waker, which needs the lock to find t, never resumes a coroutine still
+// running. Either way, unlock is released when park returns. It returns
+// intrNone when a waker ended the wait; otherwise t has been taken out of
+// the queue, and the caller must give up the wait:
+// intrCancel (the caller returns the context's error, or unwinds t) or
+// intrUnwind (it unwinds t).
+//
+// The end of t's context ends the wait if t's context can end, the kind of
+// wait allows it (cancellable), and t is not unwinding already. A context
+// that ended before t parked ends the wait at once; one that ends later
+// does so through scope.cancel or the run's context.
+func (t *Task) park(kind WaitKind, what waitable, unlock sync.Locker) intr {
+	if !t.armed { // else armFor set the wait up
+		t.intr = intrNone
+		t.setWait(kind, what)
+		if t.cancellable && !t.unwinding && cancellable(kind) {
+			t.armFor(kind, what)
+		}
+	}
+	// After arming: either the context's canceller sees the wait open and
+	// claims it, or this sees the context done.
+	if t.armed && t.claim.Load()&claimCancel != 0 && t.ctx.Err() != nil && t.claimWake(t.gen) {
+		what.dequeueLocked(t)
+		t.armed = false
+		if unlock != nil {
+			unlock.Unlock()
+		}
+		t.intr = intrCancel
+		return intrCancel
+	}
+	if t.co.closing {
+		// The run's end is unwinding t (finish): nothing will wake it.
+		what.dequeueLocked(t)
+		if unlock != nil {
+			unlock.Unlock()
+		}
+		t.co.e.Unwind()
+	}
+	t.state = stateParked
+	t.unlock = unlock
+	t.suspend()
+	t.armed = false
+	return t.intr
+}
+
+// armFor arms t's coming wait for kind on what, for a caller that must know
+// its generation before it parks (Sleep's timer, Select's waiters) or that
+// several may end whatever t's context: see park. The wait is set up before
+// it is armed: an interrupter reads it once it claimed the wait.
+func (t *Task) armFor(kind WaitKind, what waitable) uint64 {
+	t.setWait(kind, what)
+	t.armed = true
+	return t.arm(t.cancellable && !t.unwinding && cancellable(kind))
+}
+
+// cancellable reports whether the end of a task's context may end a wait of
+// kind. Not a Group's Wait, which waits for tasks that are cancelled too (a
+// nursery), nor Await, whose function gets the context and must return. Nor
+// a lock's: its holder is in a critical section that ends by itself, and if
+// the holder is cancelled too, in its deferred Unlock; so cleanup that takes
+// a lock still works once the context ended, and a Lock that can never be
+// granted is a lock cycle or a deadlock, which are reported.
+func cancellable(kind WaitKind) bool {
+	switch kind {
+	case WaitGroupWait, WaitAwait, WaitLock, WaitRWLock, WaitRWRLock:
+		return false
+	}
+	return true
+}
+
+// interrupt ends t's wait, which the caller has claimed, for why: it takes t
+// out of what it waits on, and makes it runnable. by is the running task
+// that interrupts, or nil.
+func (s *state) interrupt(t *Task, why intr, by *Task) {
+	t.intr = why
+	// Taking the primitive's lock waits for t to be suspended, if it is
+	// still parking.
+	t.waitOn.dequeue(t)
+	if by == nil && s.mode != modeSim {
+		s.readyFromOutside(t, func() {})
+		return
+	}
+	s.ready(t, by)
+}
+
+// unwinding is the panic with which a task gives up its wait, for its
+// context or for the run, and returns from its function: its deferred calls
+// run, and runTask recovers it.
+type unwinding struct{}
+
+var unwindToken = &unwinding{}
+
+// unwind ends t, whose wait was interrupted: it records t's stack for the
+// report that named it, if any, and panics with unwindToken. It does not
+// return. From then on, the end of t's context ends none of its waits: its
+// deferred calls may wait for what they need.
+func (t *Task) unwind() {
+	t.beginUnwind()
+	panic(unwindToken)
+}
+
+// beginUnwind marks t as unwinding, and records its stack, from the wait it
+// gives up, for the report that named it.
+func (t *Task) beginUnwind() {
+	if !t.unwinding {
+		t.unwinding = true
+		t.cause = t.intr
+	}
+	if r := t.report; r != nil {
+		t.report = nil
+		*r = trimParkStack(stack())
+	}
+}

@@ -2,6 +2,7 @@ package sched
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"slices"
 	"sync"
@@ -46,23 +47,50 @@ type worker struct {
 
 	spawned, finished int // tasks created here, tasks that ended here
 	errs              []taskError
+	handles           []handleError // failures of Handles' tasks, which a Wait may take
 
 	batch [runq.Size/2 + 1]*Task
 }
 
+// taskError is a failure for Run to report, numbered in the order failures
+// happened (state.seq).
 type taskError struct {
-	id  uint64
+	seq uint64
 	err error
 }
+
+// handleError is the failure of a Handle's task, which Run reports if no
+// Wait took it.
+type handleError struct {
+	taskError
+	h handleOwner
+}
+
+// handleOwner is what a Handle, of any result type, does at its task's end.
+type handleOwner interface {
+	ended(t *Task, err error)
+	untaken() bool
+}
+
+// endHow is how a task's function ended.
+type endHow uint8
+
+const (
+	endReturned endHow = iota // it returned, with the error given
+	endPanicked               // it panicked: the error is a *coro.PanicError
+	endGoexit                 // it called runtime.Goexit
+	endUnwound                // it gave up a wait and unwound (Task.unwind)
+)
 
 // newTask creates a task of w's run that runs f, started by parent (nil for
 // the main task). origin is the program's function that f runs (f may wrap
 // it), set before the tracer hears of the task, so that its Spawn may read
 // CreatedAt.
-func (w *worker) newTask(parent *Task, ctx context.Context, name string, f, origin func(*Task) error) *Task {
+func (w *worker) newTask(parent *Task, ctx context.Context, name string, f func(*Task) error, origin any) *Task {
 	// One counter for the run rather than blocks of IDs per worker: IDs in
 	// spawn order are worth one uncontended atomic add.
 	t := &Task{s: w.s, f: f, origin: origin, ctx: ctx, name: name, id: w.s.ids.Add(1)}
+	t.cancellable = ctx.Done() != nil
 	w.spawned++
 	if w.s.tracer != nil {
 		w.s.tracer.Spawn(t, parent)
@@ -156,29 +184,63 @@ func (w *worker) execute(t *Task) {
 			t.unlock = nil
 			u.Unlock()
 		}
-	case stateSleeping:
-		w.sleep(t)
 	}
 }
 
-// end records the end of t, which ran on w and failed with err (nil if it
-// returned nil).
-func (w *worker) end(t *Task, err error) {
+// end records the end of t, which ran on w: how it ended, and its error.
+//
+// A task that its context cancelled did not fail: it unwound from a wait
+// that the end of its context ended, or returned its context's error once
+// its context had ended. Run does not report it; its Group or Handle gets its
+// context's error. The error of a Group's task goes to the Group's Wait, and
+// a Handle task's to Wait, or to Run if no Wait took it; a panic always goes
+// to Run too.
+func (w *worker) end(t *Task, err error, how endHow) {
+	s := w.s
 	w.finished++
-	if w.s.timed {
+	if s.timed {
 		now := mono()
 		t.runNs += now - w.segStart
 		w.segStart = now // the coroutine may go straight on to the next task
 	}
-	if err != nil {
-		w.errs = append(w.errs, taskError{t.id, &TaskError{ID: t.id, Name: t.name, Err: err}})
+	cancelled := false
+	switch how {
+	case endReturned:
+		cancelled = err != nil && t.cancellable && t.ctx.Err() != nil && errors.Is(err, t.ctx.Err())
+	case endUnwound:
+		cancelled = t.cause == intrCancel
+		if cancelled {
+			err = t.ctx.Err()
+		}
+	}
+	report := err != nil && !cancelled
+	if sc := t.scope; sc != nil {
+		// Its owner first, then the scope counts it gone: a Wait that its
+		// end releases sees what it left.
+		if t.direct {
+			switch o := sc.owner.(type) {
+			case *Group:
+				o.ended(t, err, how)
+				report = report && (how == endPanicked || how == endGoexit)
+			case handleOwner:
+				o.ended(t, err)
+				if report {
+					w.handles = append(w.handles, handleError{taskError{s.seq.Add(1), &TaskError{ID: t.id, Name: t.name, Err: err}}, o})
+				}
+				report = false
+			}
+		}
+		sc.leave(t)
+	}
+	if report {
+		w.errs = append(w.errs, taskError{s.seq.Add(1), &TaskError{ID: t.id, Name: t.name, Err: err}})
+	}
+	if t.id == 1 {
+		s.mainCancelled = cancelled
 	}
 	t.state = stateDone
-	if t.tracked {
-		t.grp.forget(t)
-	}
-	if w.s.tracer != nil {
-		w.s.tracer.Done(t, err)
+	if s.tracer != nil {
+		s.tracer.Done(t, err)
 	}
 	t.co = nil
 	t.f = nil

@@ -38,9 +38,9 @@
 //   - tasks deadlocked: nothing runnable, no timer, tasks parked
 //     (sched.DeadlockError);
 //   - a Mutex.Lock closed a wait-for cycle (sched.LockCycleError);
-//   - a Group's tasks ended and left tasks they started parked
-//     (sched.ErrLeak); a task that is still parked when the whole run ends
-//     is reported as a deadlock;
+//   - a Group's tasks ended and left tasks they started parked with nothing
+//     left that could wake them (sched.ErrLeak, from the Group's Wait);
+//     they are unwound and reported once, there;
 //   - the run took more than MaxSteps steps: a livelock, or a loop that
 //     yields forever (sched.ErrStepLimit).
 //

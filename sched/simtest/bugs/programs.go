@@ -334,14 +334,14 @@ func recursiveRLock(t *sched.Task, fixed bool) error {
 	lookup := func(t *sched.Task, k string) int {
 		if !fixed {
 			mu.RLock(t)
-			defer mu.RUnlock()
+			defer mu.RUnlock(t)
 		}
 		return limits[k]
 	}
 	var wg sched.WaitGroup
 	wg.Go(t, func(t *sched.Task) error { // reader
 		mu.RLock(t)
-		defer mu.RUnlock()
+		defer mu.RUnlock(t)
 		t.Yield() // work under the read lock
 		_ = lookup(t, "rate")
 		return nil
