@@ -142,10 +142,12 @@
 // count down later is not foreseen: Run reports a deadlock first. To wait
 // for the world outside, use Await, or Select on a context.
 //
-// A cycle of tasks each waiting for a Mutex the next one holds is found when
-// it closes, even while other tasks still run: the Lock that would close it
-// panics with a *LockCycleError naming every task and Mutex in it. Both
-// errors match ErrDeadlock.
+// A cycle of tasks each waiting for a lock the next one holds (a Mutex or an
+// RWMutex, for reading or for writing) is found when it closes, even while
+// other tasks still run: the Lock or RLock that would close it panics with a
+// *LockCycleError naming every task and lock in it. A task that asks for the
+// write lock of an RWMutex it holds for reading, or for a read lock again
+// while a writer waits, closes such a cycle. Both errors match ErrDeadlock.
 //
 // # Structured concurrency
 //

@@ -73,15 +73,17 @@ func (e *DeadlockError) Error() string {
 // Is reports whether target is ErrDeadlock.
 func (e *DeadlockError) Is(target error) bool { return target == ErrDeadlock }
 
-// LockCycleError is the panic of a Mutex.Lock that would wait forever: each
-// task of the cycle waits for a Mutex that the next one holds, and the last
-// holds the Mutex the first (the task that panics) wanted. It matches
-// ErrDeadlock with errors.Is.
+// LockCycleError is the panic of a Lock or RLock that would wait forever:
+// each task of the cycle waits for a lock (a Mutex, or an RWMutex) that the
+// next one holds, or, for a reader, that a writer queued ahead of it wants;
+// and the last holds the lock the first (the task that panics) wanted. It
+// matches ErrDeadlock with errors.Is.
 type LockCycleError struct {
 	Cycle []LockWait
 }
 
-// LockWait is one edge of a lock cycle: Task waits for Mutex, held by Holder.
+// LockWait is one edge of a lock cycle: Task waits for Mutex, a lock (a
+// Mutex or an RWMutex: its type and address), held by Holder.
 type LockWait struct {
 	Task, Mutex, Holder string
 }
@@ -90,7 +92,7 @@ func (e *LockCycleError) Error() string {
 	var b strings.Builder
 	b.WriteString("sched: lock cycle:")
 	for _, w := range e.Cycle {
-		fmt.Fprintf(&b, "\n\ttask %s wants sched.Mutex %s, held by task %s", w.Task, w.Mutex, w.Holder)
+		fmt.Fprintf(&b, "\n\ttask %s wants %s, held by task %s", w.Task, w.Mutex, w.Holder)
 	}
 	return b.String()
 }

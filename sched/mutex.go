@@ -64,58 +64,22 @@ func (m *Mutex) lockSlow(t *Task) {
 		}
 		break
 	}
-	graph := &t.s.graph
-	graph.Lock()
-	if m.closesCycle(t) {
-		err := m.cycle(t)
-		graph.Unlock()
+	g := &t.s.graph
+	g.Lock()
+	if err := t.waitForLock(m, false); err != nil {
+		g.Unlock()
 		if m.waiters.empty() {
 			m.state.Store(1) // we set 2, and will not wait after all
 		}
 		m.wmu.Unlock()
 		panic(err)
 	}
-	t.waitMutex = m
-	graph.Unlock()
+	g.Unlock()
 	m.waiters.push(t)
 	if t.park(WaitLock, m, &m.wmu) != intrNone {
 		t.unwind()
 	}
-	// Unlock handed us the lock, set holder and cleared waitMutex.
-}
-
-// closesCycle reports whether t waiting for m would close a cycle: m's
-// holder waits for a Mutex whose holder waits ... for a Mutex t holds.
-// Called with the run's graph lock held. Every task on the path after the first is
-// parked, so the path is still.
-func (m *Mutex) closesCycle(t *Task) bool {
-	for cur := m; ; {
-		h := cur.holder.Load()
-		switch {
-		case h == nil:
-			return false
-		case h == t:
-			return true
-		}
-		if cur = h.waitMutex; cur == nil {
-			return false
-		}
-	}
-}
-
-// cycle describes the cycle that closesCycle found.
-func (m *Mutex) cycle(t *Task) *LockCycleError {
-	e := &LockCycleError{}
-	for who, cur := t, m; ; {
-		h := cur.holder.Load()
-		e.Cycle = append(e.Cycle, LockWait{
-			Task: taskLabel(who.id, who.name), Mutex: fmt.Sprintf("%p", cur), Holder: taskLabel(h.id, h.name),
-		})
-		if h == t {
-			return e
-		}
-		who, cur = h, h.waitMutex
-	}
+	// Unlock handed us the lock, set holder and cleared waitLock.
 }
 
 // TryLock locks m if it is free and reports whether it did.
@@ -151,11 +115,11 @@ func (m *Mutex) unlockSlow() {
 		m.wmu.Unlock()
 		return
 	}
-	graph := &t.s.graph
-	graph.Lock()
-	t.waitMutex = nil
+	g := &t.s.graph
+	g.Lock()
+	t.waitLock = nil
 	m.holder.Store(t)
-	graph.Unlock()
+	g.Unlock()
 	if m.waiters.empty() {
 		m.state.Store(1) // held by t, nobody waiting
 	}
@@ -171,10 +135,10 @@ func (m *Mutex) dequeue(t *Task) {
 
 func (m *Mutex) dequeueLocked(t *Task) {
 	m.waiters.remove(t)
-	graph := &t.s.graph
-	graph.Lock()
-	t.waitMutex = nil
-	graph.Unlock()
+	g := &t.s.graph
+	g.Lock()
+	t.waitLock = nil
+	g.Unlock()
 	if m.waiters.empty() && m.state.Load() == 2 {
 		m.state.Store(1) // still held, now with nobody waiting
 	}

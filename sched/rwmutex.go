@@ -42,8 +42,16 @@ func (rw *RWMutex) Lock(t *Task) {
 		rw.mu.Unlock()
 		return
 	}
+	g := &t.s.graph
+	g.Lock()
+	if err := t.waitForLock(rw, false); err != nil {
+		g.Unlock()
+		rw.mu.Unlock()
+		panic(err)
+	}
 	rw.nw++
 	rw.wq.push(t)
+	g.Unlock()
 	if t.park(WaitRWLock, rw, &rw.mu) != intrNone {
 		t.unwind()
 	}
@@ -71,8 +79,10 @@ func (rw *RWMutex) Unlock() {
 		rw.mu.Unlock()
 		panic("sched: Unlock of unlocked RWMutex")
 	}
+	g := rw.lockGraph()
 	rw.writer = nil
 	woken := rw.handOffLocked()
+	unlockGraph(g)
 	rw.mu.Unlock()
 	readyAll(&woken)
 }
@@ -87,7 +97,15 @@ func (rw *RWMutex) RLock(t *Task) {
 		rw.mu.Unlock()
 		return
 	}
+	g := &t.s.graph
+	g.Lock()
+	if err := t.waitForLock(rw, true); err != nil {
+		g.Unlock()
+		rw.mu.Unlock()
+		panic(err)
+	}
 	rw.rq.push(t)
+	g.Unlock()
 	if t.park(WaitRWRLock, rw, &rw.mu) != intrNone {
 		t.unwind()
 	}
@@ -116,6 +134,7 @@ func (rw *RWMutex) RUnlock(t *Task) {
 		rw.mu.Unlock()
 		panic(fmt.Sprintf("sched: RUnlock by task %d, which holds no read lock of the RWMutex", t.id))
 	}
+	g := rw.lockGraph()
 	if rw.readers[i].n--; rw.readers[i].n == 0 {
 		last := len(rw.readers) - 1
 		rw.readers[i] = rw.readers[last]
@@ -127,28 +146,59 @@ func (rw *RWMutex) RUnlock(t *Task) {
 	if rw.nread == 0 {
 		woken = rw.handOffLocked()
 	}
+	unlockGraph(g)
 	rw.mu.Unlock()
 	readyAll(&woken)
 }
 
 // handOffLocked gives rw, free, to the waiting readers, or else to the
-// longest-waiting writer, and returns the tasks to wake.
+// longest-waiting writer, and returns the tasks to wake. Called with rw.mu
+// held, and the run's graph lock if rw is contended.
 func (rw *RWMutex) handOffLocked() (woken taskList) {
-	if !rw.rq.empty() {
-		for t := rw.rq.popWakeable(); t != nil; t = rw.rq.popWakeable() {
-			rw.addReaderLocked(t)
-			woken.push(t)
-		}
-		if !woken.empty() {
-			return woken
-		}
+	if woken = rw.admitReadersLocked(); !woken.empty() {
+		return woken
 	}
 	if t := rw.wq.popWakeable(); t != nil {
 		rw.nw--
 		rw.writer = t
+		t.waitLock = nil
 		woken.push(t)
 	}
 	return woken
+}
+
+// admitReadersLocked gives every waiting reader its read lock, and returns
+// them to wake. Called as handOffLocked is.
+func (rw *RWMutex) admitReadersLocked() (woken taskList) {
+	for t := rw.rq.popWakeable(); t != nil; t = rw.rq.popWakeable() {
+		rw.addReaderLocked(t)
+		t.waitLock = nil
+		woken.push(t)
+	}
+	return woken
+}
+
+// lockGraph takes the run's graph lock if rw is contended, and returns it,
+// or nil: the holders of a lock that tasks wait for change under it. Called
+// with rw.mu held.
+func (rw *RWMutex) lockGraph() *graph {
+	if !rw.contended() {
+		return nil
+	}
+	// A waiter's run is the run of the lock.
+	var t *Task
+	if t = rw.wq.head; t == nil {
+		t = rw.rq.head
+	}
+	g := &t.s.graph
+	g.Lock()
+	return g
+}
+
+func unlockGraph(g *graph) {
+	if g != nil {
+		g.Unlock()
+	}
 }
 
 // readerLocked returns the index of t's read locks in readers, or -1.
@@ -176,22 +226,25 @@ func (rw *RWMutex) dequeue(t *Task) {
 	// A writer that gave up no longer keeps the readers out.
 	var woken taskList
 	if rw.writer == nil && rw.nw == 0 {
-		for u := rw.rq.popWakeable(); u != nil; u = rw.rq.popWakeable() {
-			rw.addReaderLocked(u)
-			woken.push(u)
-		}
+		g := rw.lockGraph()
+		woken = rw.admitReadersLocked()
+		unlockGraph(g)
 	}
 	rw.mu.Unlock()
 	readyAll(&woken)
 }
 
 func (rw *RWMutex) dequeueLocked(t *Task) {
+	g := &t.s.graph
+	g.Lock()
+	t.waitLock = nil
 	if t.waitKind == WaitRWLock {
 		rw.wq.remove(t)
 		rw.nw--
-		return
+	} else {
+		rw.rq.remove(t)
 	}
-	rw.rq.remove(t)
+	g.Unlock()
 }
 
 func (rw *RWMutex) appendWait(b []byte, name func(any) string, live bool) []byte {

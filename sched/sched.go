@@ -181,7 +181,7 @@ type state struct {
 	// and the holder of every Mutex that tasks wait for. Only contended
 	// Locks and Unlocks take it. One lock per run, not per process: a
 	// Mutex belongs to one Run at a time, and so does any cycle through it.
-	graph sync.Mutex
+	graph graph
 
 	// Every coroutine of the run, so that the end of a run (or a deadlock)
 	// can find parked tasks and close every coroutine.

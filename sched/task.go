@@ -52,11 +52,15 @@ type Task struct {
 	scope  *scope // the Group's or Handle's it belongs to, or nil (scope.go)
 	direct bool   // started by the Group's Go, or the Handle's own task
 
-	sleepTimer timer        // its Sleep's timer
-	parkMu     sync.Mutex   // held while it parks on what has no lock of its own (Sleep, a nil Chan)
-	waitMutex  *Mutex       // the Mutex it waits for, guarded by state.graph
-	waiter     any          // the last channel waiter this task used, for reuse
-	sel        *selectState // its Selects' scratch, from its first Select on
+	sleepTimer timer      // its Sleep's timer
+	parkMu     sync.Mutex // held while it parks on what has no lock of its own (Sleep, a nil Chan)
+	// The lock it waits for, to read if waitRead, and the last search of
+	// the wait-for graph that reached it; guarded by state.graph.
+	waitLock graphLock
+	waitRead bool
+	mark     uint64
+	waiter   any          // the last channel waiter this task used, for reuse
+	sel      *selectState // its Selects' scratch, from its first Select on
 
 	resumes uint64 // times it started or resumed running
 	runNs   int64  // time it ran, with MeasureRunTime

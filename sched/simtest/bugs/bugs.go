@@ -85,7 +85,7 @@ var All = []Bug{
 	{
 		Name:    "recursive-rlock",
 		Pattern: "a recursive read lock while a writer waits: the writer blocks new readers, the reader blocks the writer",
-		Failure: "deadlock", Strategy: simtest.Random(), Budget: 40,
+		Failure: "lock cycle", Strategy: simtest.Random(), Budget: 40,
 		Buggy: recursiveRLockBuggy, Fixed: recursiveRLockFixed,
 	},
 	{
