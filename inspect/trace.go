@@ -30,10 +30,14 @@ var (
 func clock() int64 { return epochNano + int64(time.Since(epoch)) }
 
 // Flow arrows need IDs unique across the processes of one trace: the pid
-// in the high bits.
-var flows atomic.Uint64
+// in the high bits. The pid is read once: os.Getpid is a system call, and a
+// Go process keeps its pid (it forks only to exec).
+var (
+	flows   atomic.Uint64
+	flowPid = uint64(os.Getpid()) << 32
+)
 
-func nextFlow() uint64 { return uint64(os.Getpid())<<32 | flows.Add(1)&(1<<32-1) }
+func nextFlow() uint64 { return flowPid | flows.Add(1)&(1<<32-1) }
 
 // Lanes of a process in a trace: a locked thread is its TID; an unlocked
 // worker a number of its own; messages received from a peer a lane of it.
