@@ -21,9 +21,10 @@
 // segment, park and wake-up, keeping the latest Config.MaxEvents.
 //
 // A Recorder's methods run on the scheduler's threads. Each event takes the
-// lock of one of 64 shards of the task table; a thread's record is atomics
-// that only that thread writes, and, with a timeline, events under a lock
-// that only that thread and trace writers take. So threads rarely contend.
+// lock of one of 64 shards of the task table; a thread's record, and with a
+// timeline its events, are written by that thread only, without a lock, and
+// read by snapshots and traces as far as the thread has published them. So
+// threads rarely contend.
 // A snapshot shows a running task's counters as of its last resume (with a
 // timeline, plus the time since). With no Recorder, sched pays its one
 // branch per event.

@@ -123,18 +123,16 @@ func (p *Peer) Send(msg []byte) error {
 // from a task, it blocks the task's thread while the kernel takes msg: for
 // small messages, a moment.
 func (p *Peer) SendFrom(t *sched.Task, msg []byte) error {
-	flow := nextFlow()
 	registry.mu.Lock()
 	recs := slices.Clone(registry.recs)
 	registry.mu.Unlock()
-	known := false
+	var flow uint64
 	for _, r := range recs {
-		if r.messageOut(t, flow, p.name) {
-			known = true
+		if flow = r.messageOut(t, p.name); flow != 0 {
 			break
 		}
 	}
-	if !known {
+	if flow == 0 {
 		return p.Send(msg)
 	}
 	b := make([]byte, headerLen+len(msg))

@@ -38,12 +38,14 @@ const defaultMaxEvents = 100_000
 // Config.Timeline it also records the timeline that WriteTrace writes.
 //
 // Give it to one Scheduler with sched.WithTracer (and sched.MeasureRunTime
-// for run times). A Recorder appears in this process's snapshots and traces
-// from NewRecorder until Close. It may serve several Runs of its scheduler,
-// one after the other: the main task's spawn starts a new run's picture.
+// for run times), and to only one: each thread of that scheduler writes its
+// own record without a lock. A Recorder appears in this process's snapshots
+// and traces from NewRecorder until Close. It may serve several Runs of its
+// scheduler, one after the other: the main task's spawn starts a new run's
+// picture.
 //
 // Its methods are the Tracer's, called by the scheduler; they take one
-// lock of a shard of the task table and one of the thread's own, so that
+// lock of a shard of the task table, and no lock of the thread, so that
 // threads rarely contend.
 type Recorder struct {
 	cfg    Config
@@ -91,8 +93,9 @@ const (
 var stateNames = [...]string{"runnable", "running", "parked"}
 
 // thread is one worker of the scheduler. Its events come from that worker
-// only; mu orders them with snapshots and trace writers.
+// only, so it is the only writer of everything here but mu's fields.
 type thread struct {
+	_     [64]byte // its own cache lines: each worker writes its record at every switch
 	index int
 	// Written by the thread's own events only, read by snapshots: atomics,
 	// so that a Recorder without a timeline takes no lock of the thread.
@@ -101,9 +104,28 @@ type thread struct {
 	resumes atomic.Uint64
 	started atomic.Uint64 // tasks whose first run was here
 
+	// The timeline, in chunks, oldest first (growing copies no event). The
+	// thread fills the last chunk without a lock and publishes how far with
+	// an atomic store (pub), which a reader loads before it reads that far:
+	// an event is never read half written. mu orders the rest: the thread
+	// takes it only to start a chunk, once per chunk, and a reader holds it
+	// while it copies, so that no chunk is recycled under the copy.
+	//
+	// Rejected: a lock per event, taken by the thread and by readers, as
+	// first written. Two or three locks per task switch cost more than the
+	// events themselves.
 	mu      sync.Mutex
-	events  [][]event // in chunks, oldest first: growing copies no event
-	dropped uint64
+	chunks  [][]event // guarded by mu; all full but the last
+	dropped uint64    // guarded by mu
+	pub     atomic.Int32
+
+	// The thread's own, read by no other goroutine.
+	last              []event // the last chunk
+	n                 int     // events written in last; pub lags until a segment ends
+	segStart          int64   // the running task's segment
+	segFlow           uint64  // the wake-up arrow that ends at its start
+	flowNext, flowEnd uint64  // the block of flow IDs it hands out
+	_                 [64]byte
 }
 
 const chunkMax = 1024
@@ -112,19 +134,19 @@ const chunkMax = 1024
 type event struct {
 	kind uint8
 	ts   int64 // trace clock, ns
-	dur  int64
+	dur  int64 // a segment's
 	task uint64
+	// The arrow that starts here; for a segment, the wake-up arrow that
+	// ends at its start (0 if none).
 	flow uint64
-	name string           // of the task, for a segment
-	arg  string           // the message's receiver
-	why  sched.WaitReason // the park's reason
+	name string           // a segment's task's name; a message's receiver
+	why  sched.WaitReason // what the task of an evPark segment waits for
 }
 
 const (
-	evSegment uint8 = iota // a task ran from ts for dur
-	evPark                 // the task parked at ts, for why
+	evPark    uint8 = iota // a task ran from ts for dur, then parked for why
+	evEnd                  // a task ran from ts for dur, and ended
 	evWakeOut              // the running task woke another: an arrow starts
-	evWakeIn               // the woken task resumed: the arrow ends
 	evMsgOut               // the running task sent a message to another process
 )
 
@@ -265,11 +287,7 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 	if first {
 		th.started.Add(1)
 	}
-	if flow != 0 {
-		th.mu.Lock()
-		th.add(r, event{kind: evWakeIn, ts: now, task: t.ID(), flow: flow})
-		th.mu.Unlock()
-	}
+	th.segStart, th.segFlow = now, flow
 }
 
 // Park implements sched.Tracer.
@@ -287,26 +305,22 @@ func (r *Recorder) Park(t *sched.Task, why sched.WaitReason) {
 	}
 	e.why = why
 	e.resumes, e.running = st.Resumes, st.Running
-	start, i := e.segStart, e.thread
+	i := e.thread
 	sh.mu.Unlock()
-	r.endSegment(t, e, i, start, now, why, true)
+	r.endSegment(t, e, i, now, evPark, why)
 }
 
-// endSegment records the end of t's run segment on thread i, and, if parked,
-// that it parked for why.
-func (r *Recorder) endSegment(t *sched.Task, e *entry, i int32, start, now int64, why sched.WaitReason, parked bool) {
+// endSegment records the end of t's run segment on thread i, where it
+// parked for why (evPark) or ended (evEnd).
+func (r *Recorder) endSegment(t *sched.Task, e *entry, i int32, now int64, kind uint8, why sched.WaitReason) {
 	if i < 0 {
 		return
 	}
 	th := r.thread(int(i))
 	th.cur.CompareAndSwap(e, nil)
 	if r.cfg.Timeline {
-		th.mu.Lock()
-		th.add(r, event{kind: evSegment, ts: start, dur: now - start, task: t.ID(), name: t.Name()})
-		if parked {
-			th.add(r, event{kind: evPark, ts: now, task: t.ID(), why: why})
-		}
-		th.mu.Unlock()
+		th.put(r, event{kind: kind, ts: th.segStart, dur: now - th.segStart, task: t.ID(), flow: th.segFlow, name: t.Name(), why: why})
+		th.pub.Store(int32(th.n))
 	}
 }
 
@@ -314,10 +328,7 @@ func (r *Recorder) endSegment(t *sched.Task, e *entry, i int32, start, now int64
 func (r *Recorder) Wake(t, by *sched.Task) {
 	var flow uint64
 	if by != nil && r.cfg.Timeline {
-		flow = nextFlow()
-		if !r.eventOn(by, event{kind: evWakeOut, flow: flow}) {
-			flow = 0
-		}
+		flow = r.arrowFrom(by, evWakeOut, "")
 	}
 	sh, e := r.lookup(t)
 	if e == nil {
@@ -343,50 +354,94 @@ func (r *Recorder) Done(t *sched.Task, err error) {
 	// A task unwound at the end of a run (a deadlock) ends without
 	// running: it has no segment to close.
 	if e != nil && e.state == stRunning {
-		r.endSegment(t, e, e.thread, e.segStart, now, sched.WaitReason{}, false)
+		r.endSegment(t, e, e.thread, now, evEnd, sched.WaitReason{})
 	}
 }
 
-// add appends ev to th's timeline, unless th is full. th.mu is held.
-func (th *thread) add(r *Recorder, ev event) {
-	if k := len(th.events); k == 0 || len(th.events[k-1]) == cap(th.events[k-1]) {
-		size := max(1, min(chunkMax, r.cfg.MaxEvents/8))
-		if k*size+size > r.cfg.MaxEvents && k > 0 {
-			// Full: the oldest chunk becomes the newest.
-			old := th.events[0]
-			th.dropped += uint64(len(old))
-			copy(th.events, th.events[1:])
-			th.events[k-1] = old[:0]
-		} else {
-			th.events = append(th.events, make([]event, 0, size))
-		}
+// put appends ev to th's timeline, for readers to see at the next
+// publication. Only th's own thread calls it.
+func (th *thread) put(r *Recorder, ev event) {
+	if th.n == len(th.last) {
+		th.next(r)
 	}
-	last := &th.events[len(th.events)-1]
-	*last = append(*last, ev)
+	th.last[th.n] = ev
+	th.n++
 }
 
-// messageOut records, if r knows t, that t sent a message with the arrow
-// flow, and reports whether it did.
-func (r *Recorder) messageOut(t *sched.Task, flow uint64, to string) bool {
-	return r.cfg.Timeline && r.eventOn(t, event{kind: evMsgOut, flow: flow, arg: to})
+// next starts th's next chunk: a new one, or, once th holds MaxEvents, its
+// oldest. The events of the chunk that is full are readable from here on.
+func (th *thread) next(r *Recorder) {
+	size := max(1, min(chunkMax, r.cfg.MaxEvents/8))
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if k := len(th.chunks); k > 0 && k*size+size > r.cfg.MaxEvents {
+		// Full: the oldest chunk becomes the newest.
+		old := th.chunks[0]
+		th.dropped += uint64(len(old))
+		copy(th.chunks, th.chunks[1:])
+		th.chunks[k-1] = old
+	} else {
+		th.chunks = append(th.chunks, make([]event, size))
+	}
+	th.last, th.n = th.chunks[len(th.chunks)-1], 0
+	th.pub.Store(0)
 }
 
-// eventOn records ev, now, on the thread that runs t, and reports whether
-// it did: t may be another recorder's, or not have run yet.
-func (r *Recorder) eventOn(t *sched.Task, ev event) bool {
+// events returns a copy of th's published timeline and the number of
+// events it dropped. It may be called from any goroutine.
+func (th *thread) events() ([]event, uint64) {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	k := len(th.chunks)
+	if k == 0 {
+		return nil, th.dropped
+	}
+	pub := int(th.pub.Load())
+	evs := make([]event, 0, (k-1)*len(th.chunks[0])+pub)
+	for _, c := range th.chunks[:k-1] {
+		evs = append(evs, c...)
+	}
+	return append(evs, th.chunks[k-1][:pub]...), th.dropped
+}
+
+// flow returns a new flow ID. Only th's own thread calls it. IDs come in
+// blocks, so that the threads do not share a counter's cache line.
+func (th *thread) flow() uint64 {
+	if th.flowNext == th.flowEnd {
+		th.flowEnd = flows.Add(flowBlock)
+		th.flowNext = th.flowEnd - flowBlock
+	}
+	th.flowNext++
+	return flowPid | th.flowNext&(1<<32-1)
+}
+
+const flowBlock = 1024
+
+// messageOut records, if r knows t, that t sent a message to the process
+// to, and returns the message's flow ID, or 0 if it did not.
+func (r *Recorder) messageOut(t *sched.Task, to string) uint64 {
+	if !r.cfg.Timeline {
+		return 0
+	}
+	return r.arrowFrom(t, evMsgOut, to)
+}
+
+// arrowFrom records, now, an arrow of the given kind that starts at the
+// running task t, on t's thread, and returns its flow ID, or 0 if r does
+// not know t (it may be another recorder's, or not have run yet). It is
+// called by t itself, so from that thread.
+func (r *Recorder) arrowFrom(t *sched.Task, kind uint8, name string) uint64 {
 	sh, e := r.lookup(t)
 	if e == nil {
-		return false
+		return 0
 	}
 	i := e.thread
 	sh.mu.Unlock()
 	if i < 0 {
-		return false
+		return 0
 	}
-	ev.ts, ev.task = clock(), t.ID()
 	th := r.thread(int(i))
-	th.mu.Lock()
-	th.add(r, ev)
-	th.mu.Unlock()
-	return true
+	flow := th.flow()
+	th.put(r, event{kind: kind, ts: clock(), task: t.ID(), flow: flow, name: name})
+	return flow
 }

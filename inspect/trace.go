@@ -30,14 +30,13 @@ var (
 func clock() int64 { return epochNano + int64(time.Since(epoch)) }
 
 // Flow arrows need IDs unique across the processes of one trace: the pid
-// in the high bits. The pid is read once: os.Getpid is a system call, and a
-// Go process keeps its pid (it forks only to exec).
+// in the high bits, a count in the low ones (thread.flow). The pid is read
+// once: os.Getpid is a system call, and a Go process keeps its pid (it
+// forks only to exec).
 var (
 	flows   atomic.Uint64
 	flowPid = uint64(os.Getpid()) << 32
 )
-
-func nextFlow() uint64 { return flowPid | flows.Add(1)&(1<<32-1) }
 
 // Lanes of a process in a trace: a locked thread is its TID; an unlocked
 // worker a number of its own; messages received from a peer a lane of it.
@@ -266,7 +265,6 @@ func localTrace() []TraceEvent {
 			continue
 		}
 		for _, th := range *r.threads.Load() {
-			th.mu.Lock()
 			tid := int(th.tid.Load())
 			if tid == 0 {
 				tid = workerLaneBase + ri<<8 + th.index
@@ -278,34 +276,36 @@ func localTrace() []TraceEvent {
 				Name: "thread_sort_index", Ph: "M", Pid: pid, Tid: tid,
 				Args: map[string]any{"sort_index": ri<<8 + th.index},
 			})
+			recorded, dropped := th.events()
 			// A thread records a segment when it ends, after the arrows
-			// that start or end in it: hold those back until it is
-			// written, since viewers bind an arrow to a slice already read.
+			// that start in it: hold those back until it is written, since
+			// viewers bind an arrow to a slice already read.
 			var held []TraceEvent
-			for _, c := range th.events {
-				for _, e := range c {
-					ev := e.trace(pid, tid)
-					if e.kind == evWakeIn || e.kind == evWakeOut || e.kind == evMsgOut {
-						held = append(held, ev)
-						continue
-					}
-					evs = append(evs, ev)
-					if e.kind == evSegment {
-						evs = append(evs, held...)
-						held = held[:0]
-					}
+			for _, e := range recorded {
+				if e.kind == evWakeOut || e.kind == evMsgOut {
+					held = append(held, e.arrow(pid, tid))
+					continue
+				}
+				evs = append(evs, e.segment(pid, tid))
+				if e.flow != 0 {
+					evs = append(evs, TraceEvent{Name: "wake", Cat: "wake", Ph: "f", Bp: "e", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow)})
+				}
+				evs = append(evs, held...)
+				held = held[:0]
+				if e.kind == evPark {
+					evs = append(evs, TraceEvent{Name: "park", Cat: "park", Ph: "i", S: "t", Ts: Nanos(e.ts + e.dur), Pid: pid, Tid: tid,
+						Args: map[string]any{"task": e.task, "reason": e.why.String()}})
 				}
 			}
 			// What is still held belongs to a segment still running, which
 			// has no slice yet: left out, pairFlows drops the other ends.
-			if th.dropped > 0 {
+			if dropped > 0 {
 				evs = append(evs, TraceEvent{
 					Name: "events dropped", Ph: "i", S: "t", Pid: pid, Tid: tid,
 					Ts:   Nanos(clock()),
-					Args: map[string]any{"dropped": th.dropped, "max_events": r.cfg.MaxEvents},
+					Args: map[string]any{"dropped": dropped, "max_events": r.cfg.MaxEvents},
 				})
 			}
-			th.mu.Unlock()
 		}
 	}
 	for _, p := range peers {
@@ -341,27 +341,24 @@ func threadName(r *Recorder, th *thread) string {
 
 func flowID(f uint64) string { return "0x" + strconv.FormatUint(f, 16) }
 
-func (e event) trace(pid, tid int) TraceEvent {
-	switch e.kind {
-	case evSegment:
-		d := Nanos(e.dur)
-		name := e.name
-		if name == "" {
-			name = "task " + strconv.FormatUint(e.task, 10)
-		}
-		return TraceEvent{Name: name, Cat: "task", Ph: "X", Ts: Nanos(e.ts), Dur: &d, Pid: pid, Tid: tid,
-			Args: map[string]any{"task": e.task}}
-	case evPark:
-		return TraceEvent{Name: "park", Cat: "park", Ph: "i", S: "t", Ts: Nanos(e.ts), Pid: pid, Tid: tid,
-			Args: map[string]any{"task": e.task, "reason": e.why.String()}}
-	case evWakeOut:
-		return TraceEvent{Name: "wake", Cat: "wake", Ph: "s", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow)}
-	case evWakeIn:
-		return TraceEvent{Name: "wake", Cat: "wake", Ph: "f", Bp: "e", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow)}
-	default: // evMsgOut
-		return TraceEvent{Name: "message", Cat: "msg", Ph: "s", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow),
-			Args: map[string]any{"to": e.arg}}
+// segment is the slice of a run segment (evPark, evEnd).
+func (e event) segment(pid, tid int) TraceEvent {
+	d := Nanos(e.dur)
+	name := e.name
+	if name == "" {
+		name = "task " + strconv.FormatUint(e.task, 10)
 	}
+	return TraceEvent{Name: name, Cat: "task", Ph: "X", Ts: Nanos(e.ts), Dur: &d, Pid: pid, Tid: tid,
+		Args: map[string]any{"task": e.task}}
+}
+
+// arrow is the start of an arrow (evWakeOut, evMsgOut).
+func (e event) arrow(pid, tid int) TraceEvent {
+	if e.kind == evWakeOut {
+		return TraceEvent{Name: "wake", Cat: "wake", Ph: "s", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow)}
+	}
+	return TraceEvent{Name: "message", Cat: "msg", Ph: "s", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow),
+		Args: map[string]any{"to": e.name}}
 }
 
 // pairFlows drops the arrow ends whose other end is not in evs.

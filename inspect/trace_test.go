@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,6 +186,11 @@ var threeDecimals = regexp.MustCompile(`^[0-9]+\.[0-9]{3}$`)
 // times over unbuffered channels: each round is two short run segments,
 // two parks and two wake-ups.
 func pingPong(tk *sched.Task, pairs, rounds int) {
+	pingPongWhile(tk, pairs, func(_, round int) bool { return round < rounds })
+}
+
+// pingPongWhile is pingPong with pair p going on to round i while more(p, i).
+func pingPongWhile(tk *sched.Task, pairs int, more func(p, round int) bool) {
 	for p := range pairs {
 		ping, pong := sched.NewChan[int](0), sched.NewChan[int](0)
 		tk.GoNamed(fmt.Sprintf("ponger-%d", p), func(tk *sched.Task) error {
@@ -197,7 +203,7 @@ func pingPong(tk *sched.Task, pairs, rounds int) {
 			}
 		})
 		tk.GoNamed(fmt.Sprintf("pinger-%d", p), func(tk *sched.Task) error {
-			for i := range rounds {
+			for i := 0; more(p, i); i++ {
 				ping.Send(tk, i)
 				pong.Recv(tk)
 			}
@@ -315,6 +321,53 @@ func TestTraceChild(t *testing.T) {
 	}
 	if f.segments < 2*2*500+busyMessages {
 		t.Errorf("%d segments in the two processes, want at least %d", f.segments, 2*2*500+busyMessages)
+	}
+}
+
+// Traces and snapshots taken while two threads record thousands of
+// segments into a timeline small enough that its chunks are recycled under
+// the readers: every trace is whole (no slice half written, none
+// overlapping another, every arrow held), and the race detector sees each
+// access of the threads and the readers.
+func TestTraceWhileRecording(t *testing.T) {
+	rec := inspect.NewRecorder(inspect.Config{Name: "recording", Timeline: true, MaxEvents: 256})
+	defer rec.Close()
+	s := sched.New(sched.Threads(2), sched.WithTracer(rec))
+	var stop atomic.Bool
+	warm := make(chan struct{})
+	ran := make(chan error, 1)
+	go func() {
+		ran <- s.Run(func(tk *sched.Task) error {
+			pingPongWhile(tk, 2, func(p, round int) bool {
+				if p == 0 && round == 1000 {
+					close(warm) // more than the timeline keeps
+				}
+				return !stop.Load()
+			})
+			return nil
+		})
+	}()
+	<-warm
+	dropped := 0
+	for range 20 {
+		var buf bytes.Buffer
+		if err := inspect.WriteTrace(context.Background(), &buf); err != nil {
+			t.Fatal(err)
+		}
+		if f := checkTrace(t, buf.Bytes()); f.segments == 0 {
+			t.Fatalf("a trace taken while the threads run has no segment")
+		}
+		if bytes.Contains(buf.Bytes(), []byte(`"events dropped"`)) {
+			dropped++
+		}
+		ownScheduler(t, inspect.Snapshot(context.Background(), inspect.Options{}), "recording")
+	}
+	stop.Store(true)
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	if dropped == 0 {
+		t.Errorf("no trace dropped events: the timeline was never recycled under a reader")
 	}
 }
 
