@@ -44,9 +44,9 @@ const defaultMaxEvents = 100_000
 // scheduler, one after the other: the main task's spawn starts a new run's
 // picture.
 //
-// Its methods are the Tracer's, called by the scheduler; they take one
-// lock of a shard of the task table, and no lock of the thread, so that
-// threads rarely contend.
+// Its methods are the Tracer's, called by the scheduler; they find a task
+// without a lock, take that task's own lock, and no lock of the thread, so
+// that threads do not contend.
 type Recorder struct {
 	cfg    Config
 	locked bool
@@ -55,6 +55,14 @@ type Recorder struct {
 	threads atomic.Pointer[[]*thread] // by worker index
 
 	shards [nShards]shard
+	// cache finds a task's entry without a lock: slot ID%cacheSize holds
+	// the entry of a live task with that slot, or nil. It is written under
+	// the lock of the shard of the slot's tasks (cacheSize is a multiple of
+	// nShards), so it holds only entries of the table.
+	//
+	// Rejected: looking tasks up in the table only. Its lock and map cost
+	// each event more than the rest of what the live model does.
+	cache [cacheSize]atomic.Pointer[entry]
 
 	// Totals of the tasks that ended.
 	ended, endedResumes atomic.Uint64
@@ -62,7 +70,10 @@ type Recorder struct {
 	spawned             atomic.Uint64
 }
 
-const nShards = 64
+const (
+	nShards   = 64
+	cacheSize = 4096
+)
 
 type shard struct {
 	mu sync.Mutex
@@ -70,10 +81,14 @@ type shard struct {
 	_  [40]byte // one shard per cache line
 }
 
-// entry is the live state of one task, guarded by its shard's lock.
+// entry is the live state of one task. Its shard's lock guards its place
+// in the table and site; mu guards the rest but t and parent, which do not
+// change. The task's own events write it, one after the other, and
+// snapshots read it.
 type entry struct {
 	t        *sched.Task
 	parent   uint64
+	mu       sync.Mutex
 	state    uint8
 	why      sched.WaitReason // while parked
 	thread   int32            // the thread it last ran on, -1 before it first runs
@@ -81,13 +96,17 @@ type entry struct {
 	running  time.Duration
 	segStart int64  // while running: when the segment began (trace clock)
 	flowIn   uint64 // the wake-up arrow to end at its next resume
-	site     string // creation site, filled by the first snapshot after it ran
+	site     string // creation site, filled by the first snapshot after it ran; guarded by the shard's lock
+	// 128 bytes in all, a size class whose objects are aligned to it: the
+	// entries of tasks that run on different threads share no cache line.
+	_ [16]byte
 }
 
 const (
 	stRunnable uint8 = iota
 	stRunning
 	stParked
+	stDone // left the table; a thread's cur may still point to it
 )
 
 var stateNames = [...]string{"runnable", "running", "parked"}
@@ -100,7 +119,7 @@ type thread struct {
 	// Written by the thread's own events only, read by snapshots: atomics,
 	// so that a Recorder without a timeline takes no lock of the thread.
 	tid     atomic.Int64
-	cur     atomic.Pointer[entry] // the running task, nil when idle
+	cur     atomic.Pointer[entry] // the task it resumed last: see running
 	resumes atomic.Uint64
 	started atomic.Uint64 // tasks whose first run was here
 
@@ -191,22 +210,52 @@ func (r *Recorder) Name() string { return r.cfg.Name }
 
 func (r *Recorder) shard(t *sched.Task) *shard { return &r.shards[t.ID()%nShards] }
 
-func (r *Recorder) lookup(t *sched.Task) (*shard, *entry) {
+// entry returns t's entry, or nil if r does not know t.
+func (r *Recorder) entry(t *sched.Task) *entry {
+	if e := r.cache[t.ID()%cacheSize].Load(); e != nil && e.t == t {
+		return e
+	}
+	return r.lookup(t)
+}
+
+// lookup finds t's entry in the table, and caches it.
+func (r *Recorder) lookup(t *sched.Task) *entry {
 	sh := r.shard(t)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	e := sh.m[t]
-	if e == nil {
-		sh.mu.Unlock()
-		return nil, nil
+	if e != nil {
+		r.cache[t.ID()%cacheSize].Store(e)
 	}
-	return sh, e
+	return e
 }
 
 // thread returns worker i's record, creating it at its first event.
 func (r *Recorder) thread(i int) *thread {
-	if ts := *r.threads.Load(); i < len(ts) {
-		return ts[i]
+	if ts := r.threads.Load(); uint(i) < uint(len(*ts)) {
+		return (*ts)[i]
 	}
+	return r.newThread(i)
+}
+
+// running returns the entry of the task th runs, or nil if th is idle.
+// Park leaves th.cur as it is, to spare an atomic write per switch: the
+// task th resumed last still runs there if its entry says so.
+func (th *thread) running() *entry {
+	e := th.cur.Load()
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != stRunning || e.thread != int32(th.index) {
+		return nil
+	}
+	return e
+}
+
+// newThread creates the records of workers up to i.
+func (r *Recorder) newThread(i int) *thread {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ts := *r.threads.Load()
@@ -243,6 +292,7 @@ func (r *Recorder) Spawn(t, parent *sched.Task) {
 	sh := r.shard(t)
 	sh.mu.Lock()
 	sh.m[t] = e
+	r.cache[t.ID()%cacheSize].Store(e)
 	sh.mu.Unlock()
 }
 
@@ -252,6 +302,9 @@ func (r *Recorder) newRun() {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		clear(sh.m)
+		for j := i; j < cacheSize; j += nShards {
+			r.cache[j].Store(nil)
+		}
 		sh.mu.Unlock()
 	}
 	for _, th := range *r.threads.Load() {
@@ -265,10 +318,11 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 	th := r.thread(i)
 	now := r.now()
 	st := t.Stats()
-	sh, e := r.lookup(t)
+	e := r.entry(t)
 	if e == nil {
 		return
 	}
+	e.mu.Lock()
 	first := e.thread < 0
 	e.resumes = st.Resumes
 	e.state = stRunning
@@ -276,7 +330,7 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 	e.segStart = now
 	flow := e.flowIn
 	e.flowIn = 0
-	sh.mu.Unlock()
+	e.mu.Unlock()
 
 	if r.locked && th.tid.Load() == 0 {
 		// The worker runs on its locked thread here; once per thread.
@@ -294,10 +348,11 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 func (r *Recorder) Park(t *sched.Task, why sched.WaitReason) {
 	now := r.now()
 	st := t.Stats()
-	sh, e := r.lookup(t)
+	e := r.entry(t)
 	if e == nil {
 		return
 	}
+	e.mu.Lock()
 	if why.Kind == sched.WaitYield {
 		e.state = stRunnable
 	} else {
@@ -306,18 +361,17 @@ func (r *Recorder) Park(t *sched.Task, why sched.WaitReason) {
 	e.why = why
 	e.resumes, e.running = st.Resumes, st.Running
 	i := e.thread
-	sh.mu.Unlock()
-	r.endSegment(t, e, i, now, evPark, why)
+	e.mu.Unlock()
+	r.endSegment(t, i, now, evPark, why)
 }
 
 // endSegment records the end of t's run segment on thread i, where it
 // parked for why (evPark) or ended (evEnd).
-func (r *Recorder) endSegment(t *sched.Task, e *entry, i int32, now int64, kind uint8, why sched.WaitReason) {
+func (r *Recorder) endSegment(t *sched.Task, i int32, now int64, kind uint8, why sched.WaitReason) {
 	if i < 0 {
 		return
 	}
 	th := r.thread(int(i))
-	th.cur.CompareAndSwap(e, nil)
 	if r.cfg.Timeline {
 		th.put(r, event{kind: kind, ts: th.segStart, dur: now - th.segStart, task: t.ID(), flow: th.segFlow, name: t.Name(), why: why})
 		th.pub.Store(int32(th.n))
@@ -330,13 +384,14 @@ func (r *Recorder) Wake(t, by *sched.Task) {
 	if by != nil && r.cfg.Timeline {
 		flow = r.arrowFrom(by, evWakeOut, "")
 	}
-	sh, e := r.lookup(t)
+	e := r.entry(t)
 	if e == nil {
 		return
 	}
+	e.mu.Lock()
 	e.state = stRunnable
 	e.flowIn = flow
-	sh.mu.Unlock()
+	e.mu.Unlock()
 }
 
 // Done implements sched.Tracer.
@@ -347,14 +402,22 @@ func (r *Recorder) Done(t *sched.Task, err error) {
 	sh.mu.Lock()
 	e := sh.m[t]
 	delete(sh.m, t)
+	r.cache[t.ID()%cacheSize].CompareAndSwap(e, nil)
 	sh.mu.Unlock()
 	r.ended.Add(1)
 	r.endedResumes.Add(st.Resumes)
 	r.endedRunning.Add(int64(st.Running))
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	running, i := e.state == stRunning, e.thread
+	e.state = stDone
+	e.mu.Unlock()
 	// A task unwound at the end of a run (a deadlock) ends without
 	// running: it has no segment to close.
-	if e != nil && e.state == stRunning {
-		r.endSegment(t, e, e.thread, now, evEnd, sched.WaitReason{})
+	if running {
+		r.endSegment(t, i, now, evEnd, sched.WaitReason{})
 	}
 }
 
@@ -431,12 +494,13 @@ func (r *Recorder) messageOut(t *sched.Task, to string) uint64 {
 // not know t (it may be another recorder's, or not have run yet). It is
 // called by t itself, so from that thread.
 func (r *Recorder) arrowFrom(t *sched.Task, kind uint8, name string) uint64 {
-	sh, e := r.lookup(t)
+	e := r.entry(t)
 	if e == nil {
 		return 0
 	}
+	e.mu.Lock()
 	i := e.thread
-	sh.mu.Unlock()
+	e.mu.Unlock()
 	if i < 0 {
 		return 0
 	}

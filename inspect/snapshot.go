@@ -219,8 +219,8 @@ func (r *Recorder) snapshot() Scheduler {
 			Index: th.index, TID: int(th.tid.Load()), State: "idle",
 			Resumes: th.resumes.Load(), TasksRun: th.started.Load(),
 		}
-		if cur := th.cur.Load(); cur != nil {
-			t.State, t.Task = "running", cur.t.ID()
+		if e := th.running(); e != nil {
+			t.State, t.Task = "running", e.t.ID()
 		}
 		if t.TID != 0 {
 			path := "/proc/self/task/" + strconv.Itoa(t.TID) + "/status"
@@ -235,22 +235,25 @@ func (r *Recorder) snapshot() Scheduler {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		for _, e := range sh.m {
-			if e.site == "" && e.thread >= 0 {
-				// It has run, so the scheduler set its function before
-				// the resume this shard's lock ordered us after.
-				e.site = e.t.CreatedAt()
-			}
-			var wait string
-			if e.state == stParked {
-				wait = e.why.Detail()
-			}
+			e.mu.Lock()
 			t := Task{
 				ID: e.t.ID(), Name: e.t.Name(), Parent: e.parent,
-				State: stateNames[e.state], Wait: wait, Thread: int(e.thread),
-				Created: e.site, Resumes: e.resumes, RunningNS: e.running,
+				State: stateNames[e.state], Thread: int(e.thread),
+				Resumes: e.resumes, RunningNS: e.running,
 			}
+			parked, why := e.state == stParked, e.why
 			if e.state == stRunning && r.cfg.Timeline {
 				t.RunningNS += time.Duration(now - e.segStart)
+			}
+			e.mu.Unlock()
+			if e.site == "" && t.Thread >= 0 {
+				// It has run, so the scheduler set its function before
+				// the resume this entry's lock ordered us after.
+				e.site = e.t.CreatedAt()
+			}
+			t.Created = e.site
+			if parked {
+				t.Wait = why.Detail()
 			}
 			s.Tasks = append(s.Tasks, t)
 		}
