@@ -75,9 +75,12 @@
 // WriteTrace writes the timelines of this process and of its children as
 // one Chrome Trace Event file: pid is the process, tid the thread (its TID
 // when locked), one complete event per run segment of a task, an instant at
-// each park with its reason, an arrow from a waking task to the woken one,
-// and an arrow for each message sent with Peer.SendFrom, from the sending
-// task to the receiving process's lane of that peer. Processes and threads
+// each park with its reason, an arrow from a waking task's run segment to
+// the woken one's next, and an arrow for each message sent with
+// Peer.SendFrom, from the sending task to the receiving process's lane of
+// that peer. A wake-up's arrow starts at its waker's segment's start, as no
+// clock is read for it: viewers bind it to that segment, and Perfetto draws
+// it from the segment's end, as the page does. Processes and threads
 // are named by metadata events. Each process reads its times as the Unix
 // epoch plus its monotonic clock, so that the processes of one machine line
 // up; the trace gives them as microseconds, to the nanosecond (three

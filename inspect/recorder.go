@@ -84,7 +84,8 @@ type shard struct {
 // entry is the live state of one task. Its shard's lock guards its place
 // in the table and site; mu guards the rest but t and parent, which do not
 // change. The task's own events write it, one after the other, and
-// snapshots read it.
+// snapshots read it. Only the task's resume writes thread: the running
+// task's own calls read it without mu (threadOf).
 type entry struct {
 	t        *sched.Task
 	parent   uint64
@@ -382,7 +383,13 @@ func (r *Recorder) endSegment(t *sched.Task, i int32, now int64, kind uint8, why
 func (r *Recorder) Wake(t, by *sched.Task) {
 	var flow uint64
 	if by != nil && r.cfg.Timeline {
-		flow = r.arrowFrom(by, evWakeOut, "")
+		if th := r.threadOf(by); th != nil {
+			// The arrow starts at the start of by's segment: viewers bind
+			// it to the segment (Perfetto draws it from the segment's end),
+			// and a clock reading would cost a third of the switch's.
+			flow = th.flow()
+			th.put(r, event{kind: evWakeOut, ts: th.segStart, task: by.ID(), flow: flow})
+		}
 	}
 	e := r.entry(t)
 	if e == nil {
@@ -486,26 +493,23 @@ func (r *Recorder) messageOut(t *sched.Task, to string) uint64 {
 	if !r.cfg.Timeline {
 		return 0
 	}
-	return r.arrowFrom(t, evMsgOut, to)
+	th := r.threadOf(t)
+	if th == nil {
+		return 0
+	}
+	flow := th.flow()
+	th.put(r, event{kind: evMsgOut, ts: clock(), task: t.ID(), flow: flow, name: to})
+	return flow
 }
 
-// arrowFrom records, now, an arrow of the given kind that starts at the
-// running task t, on t's thread, and returns its flow ID, or 0 if r does
-// not know t (it may be another recorder's, or not have run yet). It is
-// called by t itself, so from that thread.
-func (r *Recorder) arrowFrom(t *sched.Task, kind uint8, name string) uint64 {
+// threadOf returns the thread of t, the running task that calls it, or nil
+// if r does not know t (it may be another recorder's). It reads t's entry
+// without its lock: only t's resume writes the thread, and that resume was
+// on this thread, before t could call.
+func (r *Recorder) threadOf(t *sched.Task) *thread {
 	e := r.entry(t)
-	if e == nil {
-		return 0
+	if e == nil || e.thread < 0 {
+		return nil
 	}
-	e.mu.Lock()
-	i := e.thread
-	e.mu.Unlock()
-	if i < 0 {
-		return 0
-	}
-	th := r.thread(int(i))
-	flow := th.flow()
-	th.put(r, event{kind: kind, ts: clock(), task: t.ID(), flow: flow, name: name})
-	return flow
+	return r.thread(int(e.thread))
 }

@@ -235,11 +235,15 @@ async function drawTimeline() {
   const body = svg("g", { "clip-path": "url(#lanes)" });
   root.appendChild(body);
   let slices = 0, arrows = 0;
-  const flowS = new Map();
+  // An arrow starts at the slice written last on its lane before it, as
+  // in Perfetto: at the slice's end, or at its start if the arrow's target
+  // starts no later. Its own time only says which slice holds it.
+  const flowS = new Map(), last = new Map();
   for (const e of evs) {
     const ry = rows.get(e.pid + "/" + e.tid);
     if (ry === undefined) continue;
     if (e.ph === "X") {
+      last.set(e.pid + "/" + e.tid, e);
       if (e.ts + e.dur < start || e.ts > end) continue;
       const x0 = x(e.ts), w = Math.max(1, x(e.ts + e.dur) - x0);
       const h = hue(e.name);
@@ -250,16 +254,18 @@ async function drawTimeline() {
     } else if (e.ph === "i" && e.ts >= start && e.ts <= end) {
       body.appendChild(svg("path", { d: "M" + x(e.ts) + " " + (ry + ROW - 3) + " l-3 3 h6 z", fill: "#555" }));
     } else if (e.ph === "s") {
-      flowS.set(e.cat + e.id, e);
+      flowS.set(e.cat + e.id, { pid: e.pid, tid: e.tid, slice: last.get(e.pid + "/" + e.tid) || { ts: e.ts, dur: 0 } });
     }
   }
   for (const e of evs) {
     if (e.ph !== "f") continue;
     const s = flowS.get(e.cat + e.id);
-    if (!s || s.ts < start || e.ts > end || e.ts < start || s.ts > end) continue;
+    if (!s) continue;
+    const from = s.slice.ts >= e.ts ? s.slice.ts : s.slice.ts + s.slice.dur;
+    if (from < start || e.ts > end || e.ts < start || from > end) continue;
     const y0 = rows.get(s.pid + "/" + s.tid) + ROW / 2, y1 = rows.get(e.pid + "/" + e.tid) + ROW / 2;
     const color = e.cat === "msg" ? "#c0392b" : "#333";
-    body.appendChild(svg("path", { d: "M" + x(s.ts) + " " + y0 + " C" + (x(s.ts) + 30) + " " + y0 + " " +
+    body.appendChild(svg("path", { d: "M" + x(from) + " " + y0 + " C" + (x(from) + 30) + " " + y0 + " " +
       (x(e.ts) - 30) + " " + y1 + " " + x(e.ts) + " " + y1, fill: "none", stroke: color, "stroke-width": 1, opacity: 0.7 }));
     body.appendChild(svg("circle", { cx: x(e.ts), cy: y1, r: 2, fill: color }));
     arrows++;
