@@ -304,7 +304,9 @@ func (r *Recorder) newRun() {
 		sh.mu.Lock()
 		clear(sh.m)
 		for j := i; j < cacheSize; j += nShards {
-			r.cache[j].Store(nil)
+			if r.cache[j].Load() != nil { // rarely: Done cleared the slots of ended tasks
+				r.cache[j].Store(nil)
+			}
 		}
 		sh.mu.Unlock()
 	}
