@@ -236,7 +236,7 @@ func (p *Peer) received(flow uint64) {
 		p.dropped++
 		return
 	}
-	p.events = append(p.events, event{kind: evMsgIn, ts: clock(), flow: flow})
+	p.events = append(p.events, event{kind: evMsgIn, ts: clock(), link: flow})
 }
 
 // answer answers a request of the other side, on the reader: a snapshot

@@ -24,9 +24,10 @@ type Config struct {
 	// Timeline records every run segment, park and wake-up for WriteTrace.
 	Timeline bool
 	// MaxEvents bounds the timeline of each thread: a thread keeps its
-	// latest events, at most MaxEvents of them and at least seven eighths
-	// as many, dropping the oldest; the trace says how many it dropped.
-	// The default is 100,000.
+	// latest events (run segments, parks, wake-ups by a task and messages
+	// sent), at most MaxEvents of them and at least seven eighths as many,
+	// dropping the oldest; the trace says how many it dropped. The default
+	// is 100,000.
 	MaxEvents int
 }
 
@@ -96,7 +97,7 @@ type entry struct {
 	resumes  uint64
 	running  time.Duration
 	segStart int64  // while running: when the segment began (trace clock)
-	flowIn   uint64 // the wake-up arrow to end at its next resume
+	wokenBy  uint64 // the segment that woke it, for its next one (event.link)
 	site     string // creation site, filled by the first snapshot after it ran; guarded by the shard's lock
 	// 128 bytes in all, a size class whose objects are aligned to it: the
 	// entries of tasks that run on different threads share no cache line.
@@ -135,40 +136,62 @@ type thread struct {
 	// first written. Two or three locks per task switch cost more than the
 	// events themselves.
 	mu      sync.Mutex
-	chunks  [][]event // guarded by mu; all full but the last
+	chunks  [][]event // guarded by mu; each holds len records, the last pub
+	weights []int     // guarded by mu: the events in each chunk but the last
+	kept    int       // guarded by mu: the sum of weights
 	dropped uint64    // guarded by mu
 	pub     atomic.Int32
 
 	// The thread's own, read by no other goroutine.
-	last              []event // the last chunk
-	n                 int     // events written in last; pub lags until a segment ends
-	segStart          int64   // the running task's segment
-	segFlow           uint64  // the wake-up arrow that ends at its start
-	flowNext, flowEnd uint64  // the block of flow IDs it hands out
-	_                 [64]byte
+	last     []event // the last chunk, to its capacity
+	n        int     // records written in last; pub lags until a segment ends
+	w        int     // the events they hold (weight)
+	seq      uint32  // the number of the running task's segment
+	segStart int64   // when it began
+	segWaker uint64  // the segment that woke its task (event.link)
+	_        [64]byte
 }
 
-const chunkMax = 1024
+// A chunk holds up to chunkMax events, in records of one to maxWeight
+// events each: a segment is one, with its park and the wake-up that led to
+// it; a message sent is one.
+const (
+	chunkMax  = 1024
+	maxWeight = 3
+)
 
-// event is one timeline record of a thread.
+// chunkEvents is how many events a chunk of r holds: so few that dropping
+// one keeps seven eighths of MaxEvents.
+func (r *Recorder) chunkEvents() int { return max(maxWeight, min(chunkMax, r.cfg.MaxEvents/16)) }
+
+// event is one timeline record of a thread: one to maxWeight events.
+//
+// A wake-up is not an event of its own: the woken task's next segment
+// names the segment that woke it (link), by thread and number, and the
+// trace writer draws the arrow between the two. Rejected: an event on the
+// waker's thread at each wake-up, with a flow ID, as first written. It was
+// half of what the timeline wrote.
 type event struct {
 	kind uint8
-	ts   int64 // trace clock, ns
-	dur  int64 // a segment's
+	seq  uint32 // a segment's number on its thread, counted from 1 (it wraps)
+	ts   int64  // trace clock, ns
+	dur  int64  // a segment's
 	task uint64
-	// The arrow that starts here; for a segment, the wake-up arrow that
-	// ends at its start (0 if none).
-	flow uint64
+	// For a segment, the segment that woke its task (see wakeLink), or 0;
+	// for a message, the arrow's flow ID.
+	link uint64
 	name string           // a segment's task's name; a message's receiver
 	why  sched.WaitReason // what the task of an evPark segment waits for
 }
 
 const (
-	evPark    uint8 = iota // a task ran from ts for dur, then parked for why
-	evEnd                  // a task ran from ts for dur, and ended
-	evWakeOut              // the running task woke another: an arrow starts
-	evMsgOut               // the running task sent a message to another process
+	evPark   uint8 = iota // a task ran from ts for dur, then parked for why
+	evEnd                 // a task ran from ts for dur, and ended
+	evMsgOut              // the running task sent a message to another process
 )
+
+// wakeLink names segment seq of thread i as a waker: never 0.
+func wakeLink(i int, seq uint32) uint64 { return 1<<63 | uint64(i)<<32 | uint64(seq) }
 
 // NewRecorder returns a Recorder configured by c, registered with this
 // process's snapshots and traces until Close.
@@ -331,8 +354,8 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 	e.state = stRunning
 	e.thread = int32(i)
 	e.segStart = now
-	flow := e.flowIn
-	e.flowIn = 0
+	waker := e.wokenBy
+	e.wokenBy = 0
 	e.mu.Unlock()
 
 	if r.locked && th.tid.Load() == 0 {
@@ -344,7 +367,8 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 	if first {
 		th.started.Add(1)
 	}
-	th.segStart, th.segFlow = now, flow
+	th.seq++
+	th.segStart, th.segWaker = now, waker
 }
 
 // Park implements sched.Tracer.
@@ -376,21 +400,24 @@ func (r *Recorder) endSegment(t *sched.Task, i int32, now int64, kind uint8, why
 	}
 	th := r.thread(int(i))
 	if r.cfg.Timeline {
-		th.put(r, event{kind: kind, ts: th.segStart, dur: now - th.segStart, task: t.ID(), flow: th.segFlow, name: t.Name(), why: why})
+		w := 1
+		if kind == evPark {
+			w++
+		}
+		if th.segWaker != 0 {
+			w++
+		}
+		th.put(r, w, event{kind: kind, seq: th.seq, ts: th.segStart, dur: now - th.segStart, task: t.ID(), link: th.segWaker, name: t.Name(), why: why})
 		th.pub.Store(int32(th.n))
 	}
 }
 
 // Wake implements sched.Tracer.
 func (r *Recorder) Wake(t, by *sched.Task) {
-	var flow uint64
+	var waker uint64
 	if by != nil && r.cfg.Timeline {
 		if th := r.threadOf(by); th != nil {
-			// The arrow starts at the start of by's segment: viewers bind
-			// it to the segment (Perfetto draws it from the segment's end),
-			// and a clock reading would cost a third of the switch's.
-			flow = th.flow()
-			th.put(r, event{kind: evWakeOut, ts: th.segStart, task: by.ID(), flow: flow})
+			waker = wakeLink(th.index, th.seq)
 		}
 	}
 	e := r.entry(t)
@@ -399,7 +426,7 @@ func (r *Recorder) Wake(t, by *sched.Task) {
 	}
 	e.mu.Lock()
 	e.state = stRunnable
-	e.flowIn = flow
+	e.wokenBy = waker
 	e.mu.Unlock()
 }
 
@@ -430,32 +457,53 @@ func (r *Recorder) Done(t *sched.Task, err error) {
 	}
 }
 
-// put appends ev to th's timeline, for readers to see at the next
-// publication. Only th's own thread calls it.
-func (th *thread) put(r *Recorder, ev event) {
-	if th.n == len(th.last) {
-		th.next(r)
+// put appends ev, worth w events, to th's timeline, for readers to see at
+// the next publication. Only th's own thread calls it.
+func (th *thread) put(r *Recorder, w int, ev event) {
+	if th.n == len(th.last) || th.w+w > r.chunkEvents() {
+		th.next(r, w)
 	}
 	th.last[th.n] = ev
 	th.n++
+	th.w += w
 }
 
-// next starts th's next chunk: a new one, or, once th holds MaxEvents, its
-// oldest. The events of the chunk that is full are readable from here on.
-func (th *thread) next(r *Recorder) {
-	size := max(1, min(chunkMax, r.cfg.MaxEvents/8))
+// next makes room in th's timeline for a record worth w events: it grows
+// the last chunk if that has room for the events but not the record, or
+// else starts a chunk: a new one, or, once th holds MaxEvents, its oldest.
+// The records of a chunk that is no longer the last are readable from here
+// on.
+func (th *thread) next(r *Recorder, w int) {
+	limit := r.chunkEvents()
 	th.mu.Lock()
 	defer th.mu.Unlock()
-	if k := len(th.chunks); k > 0 && k*size+size > r.cfg.MaxEvents {
-		// Full: the oldest chunk becomes the newest.
-		old := th.chunks[0]
-		th.dropped += uint64(len(old))
-		copy(th.chunks, th.chunks[1:])
-		th.chunks[k-1] = old
-	} else {
-		th.chunks = append(th.chunks, make([]event, size))
+	k := len(th.chunks)
+	if k > 0 && th.n == len(th.last) && th.w+w <= limit {
+		// Light records: a chunk starts with room for limit/maxWeight.
+		grown := make([]event, min(2*len(th.last), limit))
+		copy(grown, th.last)
+		th.chunks[k-1], th.last = grown[:th.n], grown
+		return
 	}
-	th.last, th.n = th.chunks[len(th.chunks)-1], 0
+	var reuse []event
+	if k > 0 {
+		th.chunks[k-1] = th.last[:th.n]
+		th.weights = append(th.weights, th.w)
+		th.kept += th.w
+		for len(th.weights) > 0 && th.kept+limit > r.cfg.MaxEvents {
+			// Full: drop the oldest chunks, and reuse one.
+			reuse = th.chunks[0]
+			th.dropped += uint64(th.weights[0])
+			th.kept -= th.weights[0]
+			th.chunks[0] = nil
+			th.chunks, th.weights = th.chunks[1:], th.weights[1:]
+		}
+	}
+	if reuse == nil {
+		reuse = make([]event, (limit+maxWeight-1)/maxWeight)
+	}
+	th.chunks = append(th.chunks, reuse[:0])
+	th.last, th.n, th.w = reuse[:cap(reuse)], 0, 0
 	th.pub.Store(0)
 }
 
@@ -469,25 +517,16 @@ func (th *thread) events() ([]event, uint64) {
 		return nil, th.dropped
 	}
 	pub := int(th.pub.Load())
-	evs := make([]event, 0, (k-1)*len(th.chunks[0])+pub)
+	n := pub
+	for _, c := range th.chunks[:k-1] {
+		n += len(c)
+	}
+	evs := make([]event, 0, n)
 	for _, c := range th.chunks[:k-1] {
 		evs = append(evs, c...)
 	}
 	return append(evs, th.chunks[k-1][:pub]...), th.dropped
 }
-
-// flow returns a new flow ID. Only th's own thread calls it. IDs come in
-// blocks, so that the threads do not share a counter's cache line.
-func (th *thread) flow() uint64 {
-	if th.flowNext == th.flowEnd {
-		th.flowEnd = flows.Add(flowBlock)
-		th.flowNext = th.flowEnd - flowBlock
-	}
-	th.flowNext++
-	return flowPid | th.flowNext&(1<<32-1)
-}
-
-const flowBlock = 1024
 
 // messageOut records, if r knows t, that t sent a message to the process
 // to, and returns the message's flow ID, or 0 if it did not.
@@ -499,8 +538,8 @@ func (r *Recorder) messageOut(t *sched.Task, to string) uint64 {
 	if th == nil {
 		return 0
 	}
-	flow := th.flow()
-	th.put(r, event{kind: evMsgOut, ts: clock(), task: t.ID(), flow: flow, name: to})
+	flow := nextFlow(msgFlow)
+	th.put(r, 1, event{kind: evMsgOut, ts: clock(), task: t.ID(), link: flow, name: to})
 	return flow
 }
 

@@ -30,13 +30,22 @@ var (
 func clock() int64 { return epochNano + int64(time.Since(epoch)) }
 
 // Flow arrows need IDs unique across the processes of one trace: the pid
-// in the high bits, a count in the low ones (thread.flow). The pid is read
-// once: os.Getpid is a system call, and a Go process keeps its pid (it
-// forks only to exec).
+// in the high bits, then whether the arrow is a message's (given when it is
+// sent) or a wake-up's (given when the trace is written), then a count. The
+// pid is read once: os.Getpid is a system call, and a Go process keeps its
+// pid (it forks only to exec).
 var (
 	flows   atomic.Uint64
 	flowPid = uint64(os.Getpid()) << 32
 )
+
+const (
+	msgFlow  = 0
+	wakeFlow = 1 << 31
+)
+
+// nextFlow returns a new flow ID of the kind msgFlow or wakeFlow.
+func nextFlow(kind uint64) uint64 { return flowPid | kind | flows.Add(1)&(1<<31-1) }
 
 // Lanes of a process in a trace: a locked thread is its TID; an unlocked
 // worker a number of its own; messages received from a peer a lane of it.
@@ -264,49 +273,7 @@ func localTrace() []TraceEvent {
 		if !r.cfg.Timeline {
 			continue
 		}
-		for _, th := range *r.threads.Load() {
-			tid := int(th.tid.Load())
-			if tid == 0 {
-				tid = workerLaneBase + ri<<8 + th.index
-			}
-			evs = append(evs, TraceEvent{
-				Name: "thread_name", Ph: "M", Pid: pid, Tid: tid,
-				Args: map[string]any{"name": threadName(r, th)},
-			}, TraceEvent{
-				Name: "thread_sort_index", Ph: "M", Pid: pid, Tid: tid,
-				Args: map[string]any{"sort_index": ri<<8 + th.index},
-			})
-			recorded, dropped := th.events()
-			// A thread records a segment when it ends, after the arrows
-			// that start in it: hold those back until it is written, since
-			// viewers bind an arrow to a slice already read.
-			var held []TraceEvent
-			for _, e := range recorded {
-				if e.kind == evWakeOut || e.kind == evMsgOut {
-					held = append(held, e.arrow(pid, tid))
-					continue
-				}
-				evs = append(evs, e.segment(pid, tid))
-				if e.flow != 0 {
-					evs = append(evs, TraceEvent{Name: "wake", Cat: "wake", Ph: "f", Bp: "e", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow)})
-				}
-				evs = append(evs, held...)
-				held = held[:0]
-				if e.kind == evPark {
-					evs = append(evs, TraceEvent{Name: "park", Cat: "park", Ph: "i", S: "t", Ts: Nanos(e.ts + e.dur), Pid: pid, Tid: tid,
-						Args: map[string]any{"task": e.task, "reason": e.why.String()}})
-				}
-			}
-			// What is still held belongs to a segment still running, which
-			// has no slice yet: left out, pairFlows drops the other ends.
-			if dropped > 0 {
-				evs = append(evs, TraceEvent{
-					Name: "events dropped", Ph: "i", S: "t", Pid: pid, Tid: tid,
-					Ts:   Nanos(clock()),
-					Args: map[string]any{"dropped": dropped, "max_events": r.cfg.MaxEvents},
-				})
-			}
-		}
+		evs = r.trace(evs, pid, ri)
 	}
 	for _, p := range peers {
 		p.mu.Lock()
@@ -325,9 +292,82 @@ func localTrace() []TraceEvent {
 			}
 			evs = append(evs,
 				TraceEvent{Name: "message from " + p.name, Cat: "msg", Ph: "X", Ts: Nanos(e.ts), Dur: &d, Pid: pid, Tid: p.lane},
-				TraceEvent{Name: "message", Cat: "msg", Ph: "f", Bp: "e", Ts: Nanos(e.ts), Pid: pid, Tid: p.lane, ID: flowID(e.flow)})
+				TraceEvent{Name: "message", Cat: "msg", Ph: "f", Bp: "e", Ts: Nanos(e.ts), Pid: pid, Tid: p.lane, ID: flowID(e.link)})
 		}
 		p.mu.Unlock()
+	}
+	return evs
+}
+
+// trace appends the timeline of r, the recorder ri of process pid, to evs.
+func (r *Recorder) trace(evs []TraceEvent, pid, ri int) []TraceEvent {
+	ths := *r.threads.Load()
+	recorded := make([][]event, len(ths))
+	dropped := make([]uint64, len(ths))
+	for i, th := range ths {
+		recorded[i], dropped[i] = th.events()
+	}
+	// A segment names the segment that woke its task: give each such
+	// arrow a flow ID, which starts at the waker and ends here.
+	wakes := map[uint64][]uint64{} // by waker: the arrows that start there
+	for i := range recorded {
+		for j := range recorded[i] {
+			if e := &recorded[i][j]; e.kind != evMsgOut && e.link != 0 {
+				f := nextFlow(wakeFlow)
+				wakes[e.link] = append(wakes[e.link], f)
+				e.link = f
+			}
+		}
+	}
+	for i, th := range ths {
+		tid := int(th.tid.Load())
+		if tid == 0 {
+			tid = workerLaneBase + ri<<8 + th.index
+		}
+		evs = append(evs, TraceEvent{
+			Name: "thread_name", Ph: "M", Pid: pid, Tid: tid,
+			Args: map[string]any{"name": threadName(r, th)},
+		}, TraceEvent{
+			Name: "thread_sort_index", Ph: "M", Pid: pid, Tid: tid,
+			Args: map[string]any{"sort_index": ri<<8 + th.index},
+		})
+		// A thread records a segment when it ends, after the messages
+		// sent in it: hold those back until it is written, since viewers
+		// bind an arrow to a slice already read. Every arrow is written
+		// after the slice that holds it.
+		var held []TraceEvent
+		for _, e := range recorded[i] {
+			if e.kind == evMsgOut {
+				held = append(held, TraceEvent{Name: "message", Cat: "msg", Ph: "s", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.link),
+					Args: map[string]any{"to": e.name}})
+				continue
+			}
+			evs = append(evs, e.segment(pid, tid))
+			if e.link != 0 {
+				evs = append(evs, TraceEvent{Name: "wake", Cat: "wake", Ph: "f", Bp: "e", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.link)})
+			}
+			// The arrows to the tasks it woke start at its start: viewers
+			// bind them to the slice (Perfetto draws them from its end).
+			for _, f := range wakes[wakeLink(th.index, e.seq)] {
+				evs = append(evs, TraceEvent{Name: "wake", Cat: "wake", Ph: "s", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(f)})
+			}
+			evs = append(evs, held...)
+			held = held[:0]
+			if e.kind == evPark {
+				evs = append(evs, TraceEvent{Name: "park", Cat: "park", Ph: "i", S: "t", Ts: Nanos(e.ts + e.dur), Pid: pid, Tid: tid,
+					Args: map[string]any{"task": e.task, "reason": e.why.String()}})
+			}
+		}
+		// What is still held was sent by a segment still running, which has
+		// no slice yet: left out, pairFlows drops the other ends, as it
+		// drops the arrows whose waker's segment was dropped or runs.
+		if dropped[i] > 0 {
+			evs = append(evs, TraceEvent{
+				Name: "events dropped", Ph: "i", S: "t", Pid: pid, Tid: tid,
+				Ts:   Nanos(clock()),
+				Args: map[string]any{"dropped": dropped[i], "max_events": r.cfg.MaxEvents},
+			})
+		}
 	}
 	return evs
 }
@@ -350,15 +390,6 @@ func (e event) segment(pid, tid int) TraceEvent {
 	}
 	return TraceEvent{Name: name, Cat: "task", Ph: "X", Ts: Nanos(e.ts), Dur: &d, Pid: pid, Tid: tid,
 		Args: map[string]any{"task": e.task}}
-}
-
-// arrow is the start of an arrow (evWakeOut, evMsgOut).
-func (e event) arrow(pid, tid int) TraceEvent {
-	if e.kind == evWakeOut {
-		return TraceEvent{Name: "wake", Cat: "wake", Ph: "s", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow)}
-	}
-	return TraceEvent{Name: "message", Cat: "msg", Ph: "s", Ts: Nanos(e.ts), Pid: pid, Tid: tid, ID: flowID(e.flow),
-		Args: map[string]any{"to": e.name}}
 }
 
 // pairFlows drops the arrow ends whose other end is not in evs.
