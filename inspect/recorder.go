@@ -88,17 +88,20 @@ type shard struct {
 // snapshots read it. Only the task's resume writes thread: the running
 // task's own calls read it without mu (threadOf).
 type entry struct {
-	t        *sched.Task
-	parent   uint64
-	mu       sync.Mutex
-	state    uint8
-	why      sched.WaitReason // while parked
-	thread   int32            // the thread it last ran on, -1 before it first runs
-	resumes  uint64
-	running  time.Duration
-	segStart int64  // while running: when the segment began (trace clock)
-	wokenBy  uint64 // the segment that woke it, for its next one (event.link)
-	site     string // creation site, filled by the first snapshot after it ran; guarded by the shard's lock
+	t      *sched.Task
+	parent uint64
+	mu     sync.Mutex
+	state  uint8
+	why    sched.WaitReason // while parked
+	thread int32            // the thread it last ran on, -1 before it first runs
+	// The thread's resumes when it last resumed there: of two tasks that a
+	// snapshot sees running on one thread, the later one runs.
+	resumedAt uint64
+	resumes   uint64
+	running   time.Duration
+	segStart  int64  // while running: when the segment began (trace clock)
+	wokenBy   uint64 // the segment that woke it, for its next one (event.link)
+	site      string // creation site, filled by the first snapshot after it ran; guarded by the shard's lock
 	// 128 bytes in all, a size class whose objects are aligned to it: the
 	// entries of tasks that run on different threads share no cache line.
 	_ [16]byte
@@ -108,7 +111,6 @@ const (
 	stRunnable uint8 = iota
 	stRunning
 	stParked
-	stDone // left the table; a thread's cur may still point to it
 )
 
 var stateNames = [...]string{"runnable", "running", "parked"}
@@ -121,9 +123,11 @@ type thread struct {
 	// Written by the thread's own events only, read by snapshots: atomics,
 	// so that a Recorder without a timeline takes no lock of the thread.
 	tid     atomic.Int64
-	cur     atomic.Pointer[entry] // the task it resumed last: see running
 	resumes atomic.Uint64
 	started atomic.Uint64 // tasks whose first run was here
+	// Rejected: the running task, as an atomic pointer for snapshots. A
+	// snapshot finds it in the task table, and a resume saves a locked
+	// write, a good part of what the live model costs.
 
 	// The timeline, in chunks, oldest first (growing copies no event). The
 	// thread fills the last chunk without a lock and publishes how far with
@@ -262,22 +266,6 @@ func (r *Recorder) thread(i int) *thread {
 	return r.newThread(i)
 }
 
-// running returns the entry of the task th runs, or nil if th is idle.
-// Park leaves th.cur as it is, to spare an atomic write per switch: the
-// task th resumed last still runs there if its entry says so.
-func (th *thread) running() *entry {
-	e := th.cur.Load()
-	if e == nil {
-		return nil
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.state != stRunning || e.thread != int32(th.index) {
-		return nil
-	}
-	return e
-}
-
 // newThread creates the records of workers up to i.
 func (r *Recorder) newThread(i int) *thread {
 	r.mu.Lock()
@@ -334,7 +322,6 @@ func (r *Recorder) newRun() {
 		sh.mu.Unlock()
 	}
 	for _, th := range *r.threads.Load() {
-		th.cur.Store(nil)
 		th.tid.Store(0)
 	}
 }
@@ -348,11 +335,13 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 	if e == nil {
 		return
 	}
+	n := th.resumes.Add(1)
 	e.mu.Lock()
 	first := e.thread < 0
 	e.resumes = st.Resumes
 	e.state = stRunning
 	e.thread = int32(i)
+	e.resumedAt = n
 	e.segStart = now
 	waker := e.wokenBy
 	e.wokenBy = 0
@@ -362,12 +351,10 @@ func (r *Recorder) Resume(t *sched.Task, i int) {
 		// The worker runs on its locked thread here; once per thread.
 		th.tid.Store(int64(unix.Gettid()))
 	}
-	th.cur.Store(e)
-	th.resumes.Add(1)
 	if first {
 		th.started.Add(1)
 	}
-	th.seq++
+	th.seq = uint32(n)
 	th.segStart, th.segWaker = now, waker
 }
 
@@ -448,7 +435,6 @@ func (r *Recorder) Done(t *sched.Task, err error) {
 	}
 	e.mu.Lock()
 	running, i := e.state == stRunning, e.thread
-	e.state = stDone
 	e.mu.Unlock()
 	// A task unwound at the end of a run (a deadlock) ends without
 	// running: it has no segment to close.

@@ -214,23 +214,12 @@ func (r *Recorder) snapshot() Scheduler {
 		EndedResumes:   r.endedResumes.Load(),
 		EndedRunningNS: time.Duration(r.endedRunning.Load()),
 	}
-	for _, th := range *r.threads.Load() {
-		t := Thread{
-			Index: th.index, TID: int(th.tid.Load()), State: "idle",
-			Resumes: th.resumes.Load(), TasksRun: th.started.Load(),
-		}
-		if e := th.running(); e != nil {
-			t.State, t.Task = "running", e.t.ID()
-		}
-		if t.TID != 0 {
-			path := "/proc/self/task/" + strconv.Itoa(t.TID) + "/status"
-			if ts, err := procfs.ReadStatus(path); err == nil {
-				t.Voluntary, t.Involuntary, t.OSState = ts.Voluntary, ts.Involuntary, string(ts.State)
-			}
-		}
-		s.Switches += t.Resumes
-		s.Threads = append(s.Threads, t)
-	}
+	ths := *r.threads.Load()
+	// The task that runs on each thread, as its entry says: of two, the one
+	// that resumed later (a task may park and another resume while the
+	// snapshot goes through the table).
+	running := make([]*entry, len(ths))
+	at := make([]uint64, len(ths))
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
@@ -241,7 +230,7 @@ func (r *Recorder) snapshot() Scheduler {
 				State: stateNames[e.state], Thread: int(e.thread),
 				Resumes: e.resumes, RunningNS: e.running,
 			}
-			parked, why := e.state == stParked, e.why
+			parked, why, resumedAt := e.state == stParked, e.why, e.resumedAt
 			if e.state == stRunning && r.cfg.Timeline {
 				t.RunningNS += time.Duration(now - e.segStart)
 			}
@@ -255,9 +244,29 @@ func (r *Recorder) snapshot() Scheduler {
 			if parked {
 				t.Wait = why.Detail()
 			}
+			if t.State == "running" && t.Thread < len(ths) && resumedAt > at[t.Thread] {
+				running[t.Thread], at[t.Thread] = e, resumedAt
+			}
 			s.Tasks = append(s.Tasks, t)
 		}
 		sh.mu.Unlock()
+	}
+	for i, th := range ths {
+		t := Thread{
+			Index: th.index, TID: int(th.tid.Load()), State: "idle",
+			Resumes: th.resumes.Load(), TasksRun: th.started.Load(),
+		}
+		if e := running[i]; e != nil {
+			t.State, t.Task = "running", e.t.ID()
+		}
+		if t.TID != 0 {
+			path := "/proc/self/task/" + strconv.Itoa(t.TID) + "/status"
+			if ts, err := procfs.ReadStatus(path); err == nil {
+				t.Voluntary, t.Involuntary, t.OSState = ts.Voluntary, ts.Involuntary, string(ts.State)
+			}
+		}
+		s.Switches += t.Resumes
+		s.Threads = append(s.Threads, t)
 	}
 	slices.SortFunc(s.Tasks, func(a, b Task) int { return cmp.Compare(a.ID, b.ID) })
 	return s
