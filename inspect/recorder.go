@@ -126,14 +126,14 @@ type thread struct {
 	resumes atomic.Uint64
 	started atomic.Uint64 // tasks whose first run was here
 	// Rejected: the running task, as an atomic pointer for snapshots. A
-	// snapshot finds it in the task table, and a resume saves a locked
-	// write, a good part of what the live model costs.
+	// snapshot finds it in the task table, which spares each resume a
+	// locked write.
 
-	// The timeline, in chunks, oldest first (growing copies no event). The
-	// thread fills the last chunk without a lock and publishes how far with
-	// an atomic store (pub), which a reader loads before it reads that far:
-	// an event is never read half written. mu orders the rest: the thread
-	// takes it only to start a chunk, once per chunk, and a reader holds it
+	// The timeline, in chunks, oldest first (a new chunk copies no record).
+	// The thread fills the last chunk without a lock and publishes how far
+	// with an atomic store (pub), which a reader loads before it reads that
+	// far: a record is never read half written. mu orders the rest: the
+	// thread takes it only to start or grow a chunk, and a reader holds it
 	// while it copies, so that no chunk is recycled under the copy.
 	//
 	// Rejected: a lock per event, taken by the thread and by readers, as

@@ -218,7 +218,7 @@ func (r *Recorder) snapshot() Scheduler {
 	// The task that runs on each thread, as its entry says: of two, the one
 	// that resumed later (a task may park and another resume while the
 	// snapshot goes through the table).
-	running := make([]*entry, len(ths))
+	running := make([]uint64, len(ths)) // task IDs
 	at := make([]uint64, len(ths))
 	for i := range r.shards {
 		sh := &r.shards[i]
@@ -230,8 +230,9 @@ func (r *Recorder) snapshot() Scheduler {
 				State: stateNames[e.state], Thread: int(e.thread),
 				Resumes: e.resumes, RunningNS: e.running,
 			}
-			parked, why, resumedAt := e.state == stParked, e.why, e.resumedAt
-			if e.state == stRunning && r.cfg.Timeline {
+			parked, why := e.state == stParked, e.why
+			runs, resumedAt := e.state == stRunning, e.resumedAt
+			if runs && r.cfg.Timeline {
 				t.RunningNS += time.Duration(now - e.segStart)
 			}
 			e.mu.Unlock()
@@ -244,8 +245,8 @@ func (r *Recorder) snapshot() Scheduler {
 			if parked {
 				t.Wait = why.Detail()
 			}
-			if t.State == "running" && t.Thread < len(ths) && resumedAt > at[t.Thread] {
-				running[t.Thread], at[t.Thread] = e, resumedAt
+			if runs && t.Thread < len(ths) && resumedAt > at[t.Thread] {
+				running[t.Thread], at[t.Thread] = t.ID, resumedAt
 			}
 			s.Tasks = append(s.Tasks, t)
 		}
@@ -256,8 +257,8 @@ func (r *Recorder) snapshot() Scheduler {
 			Index: th.index, TID: int(th.tid.Load()), State: "idle",
 			Resumes: th.resumes.Load(), TasksRun: th.started.Load(),
 		}
-		if e := running[i]; e != nil {
-			t.State, t.Task = "running", e.t.ID()
+		if id := running[i]; id != 0 {
+			t.State, t.Task = "running", id
 		}
 		if t.TID != 0 {
 			path := "/proc/self/task/" + strconv.Itoa(t.TID) + "/status"
