@@ -27,11 +27,23 @@ type Config struct {
 	// latest events (run segments, parks, wake-ups by a task and messages
 	// sent), at most MaxEvents of them and at least seven eighths as many,
 	// dropping the oldest; the trace says how many it dropped. The default
-	// is 100,000.
+	// is 100,000; less than 48 counts as 48 (a segment, its park and its
+	// wake-up go together, and are dropped together).
 	MaxEvents int
 }
 
-const defaultMaxEvents = 100_000
+const (
+	defaultMaxEvents = 100_000
+	minMaxEvents     = 16 * maxWeight
+)
+
+// maxEvents is Config.MaxEvents n as a Recorder uses it.
+func maxEvents(n int) int {
+	if n <= 0 {
+		return defaultMaxEvents
+	}
+	return max(n, minMaxEvents)
+}
 
 // Recorder is a sched.Tracer that keeps the live picture of one Scheduler:
 // its threads and what each runs, its live tasks with their state, wait
@@ -165,8 +177,8 @@ const (
 )
 
 // chunkEvents is how many events a chunk of r holds: so few that dropping
-// one keeps seven eighths of MaxEvents.
-func (r *Recorder) chunkEvents() int { return max(maxWeight, min(chunkMax, r.cfg.MaxEvents/16)) }
+// one keeps seven eighths of MaxEvents, and never less than a record.
+func (r *Recorder) chunkEvents() int { return min(chunkMax, r.cfg.MaxEvents/16) }
 
 // event is one timeline record of a thread: one to maxWeight events.
 //
@@ -203,9 +215,7 @@ func NewRecorder(c Config) *Recorder {
 	if c.Name == "" {
 		c.Name = "sched"
 	}
-	if c.MaxEvents <= 0 {
-		c.MaxEvents = defaultMaxEvents
-	}
+	c.MaxEvents = maxEvents(c.MaxEvents)
 	r := &Recorder{cfg: c, locked: c.LockedThreads}
 	for i := range r.shards {
 		r.shards[i].m = make(map[*sched.Task]*entry)
