@@ -1,6 +1,7 @@
 package inspect_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"runtime"
@@ -203,6 +204,54 @@ func TestClose(t *testing.T) {
 	for _, s := range inspect.Snapshot(context.Background(), inspect.Options{}).Process.Schedulers {
 		if s.Name == "closed" {
 			t.Fatal("a closed Recorder is still in snapshots")
+		}
+	}
+}
+
+// More live tasks than the Recorder's entry cache has slots (4,096, by task
+// ID): tasks whose IDs share a slot take turns in it, and each event still
+// lands in its own task's entry. On one thread the order is fixed: every
+// task runs once and parks on the channel before the main task takes a
+// snapshot, then runs once more to its end; the snapshot sees each parked
+// after one resume, and the trace has two segments of each.
+func TestManyTasks(t *testing.T) {
+	rec := inspect.NewRecorder(inspect.Config{Name: "many", Timeline: true})
+	defer rec.Close()
+	s := sched.New(sched.Threads(1), sched.WithTracer(rec))
+	const n = 5000
+	var during *inspect.Tree
+	err := s.Run(func(tk *sched.Task) error {
+		ch := sched.NewChan[int](0)
+		var wg sched.WaitGroup
+		for range n {
+			wg.Go(tk, func(tk *sched.Task) error { ch.Recv(tk); return nil })
+		}
+		tk.Yield() // all of them run, and park
+		during = inspect.Snapshot(context.Background(), inspect.Options{})
+		ch.Close()
+		wg.Wait(tk)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := ownScheduler(t, during, "many")
+	if len(sc.Tasks) != n+1 {
+		t.Fatalf("%d live tasks, want %d", len(sc.Tasks), n+1)
+	}
+	for _, task := range sc.Tasks[1:] {
+		if task.State != "parked" || task.Resumes != 1 || !strings.Contains(task.Wait, "chan receive") {
+			t.Fatalf("task %+v, want parked on the channel after one resume", task)
+		}
+	}
+	var buf bytes.Buffer
+	if err := inspect.WriteTrace(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	f := checkTrace(t, buf.Bytes())
+	for id := uint64(2); id <= n+1; id++ {
+		if f.tasks[id] != 2 {
+			t.Fatalf("task %d has %d segments in the trace, want 2", id, f.tasks[id])
 		}
 	}
 }
