@@ -20,12 +20,12 @@
 // scheduler's. With Config.Timeline it also records, per thread, every run
 // segment, park and wake-up, keeping the latest Config.MaxEvents.
 //
-// A Recorder's methods run on the scheduler's threads. Each event takes the
-// lock of one of 64 shards of the task table; a thread's record, and with a
-// timeline its events, are written by that thread only, without a lock, and
-// read by snapshots and traces as far as the thread has published them. So
-// threads rarely contend.
-// A snapshot shows a running task's counters as of its last resume (with a
+// A Recorder's methods run on the scheduler's threads. Each event finds its
+// task's entry without a lock and takes that entry's own; a thread's record,
+// and with a timeline its events, are written by that thread only, without
+// a lock, and read by snapshots and traces as far as the thread has
+// published them. So threads do not contend, but for a snapshot or a trace
+// download. A snapshot shows a running task's counters as of its last resume (with a
 // timeline, plus the time since). With no Recorder, sched pays its one
 // branch per event.
 //
