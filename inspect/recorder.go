@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/weavert/weave/sched"
 	"golang.org/x/sys/unix"
@@ -116,8 +117,14 @@ type entry struct {
 	site      string // creation site, filled by the first snapshot after it ran; guarded by the shard's lock
 	// 128 bytes in all, a size class whose objects are aligned to it: the
 	// entries of tasks that run on different threads share no cache line.
-	_ [16]byte
+	_ [8]byte
 }
+
+// An entry of another size does not compile.
+var (
+	_ [128 - unsafe.Sizeof(entry{})]byte
+	_ [unsafe.Sizeof(entry{}) - 128]byte
+)
 
 const (
 	stRunnable uint8 = iota
