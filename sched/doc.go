@@ -22,9 +22,22 @@
 // Go has no goroutine-local state, so the running task is explicit: every
 // operation that may park takes the *Task of its caller, and must be called
 // by that task's own function while it runs. Using a *Task anywhere else (in
-// another task, in a goroutine, after the task ended) is a misuse: Yield,
-// Go and the primitives detect the common cases and panic with a message
-// that starts with "sched:".
+// another task, in a goroutine, after the task ended) is a misuse, which
+// panics with a message that starts with "sched:" where a check is cheap:
+//
+//   - Every operation that takes a *Task checks that its task is running
+//     (one load): a *Task used while its task is parked, runnable or ended
+//     is caught at the call, and a Lock taken for an ended task too.
+//   - A park or yield checks that the task's coroutine is the one running
+//     (one atomic load per switch, no measurable cost): a task switched out
+//     from under it by another goroutine is caught at its next wait.
+//   - Not caught at the call: a goroutine that parks or yields through a
+//     *Task while that task runs. Go gives no cheap way to know the calling
+//     goroutine (reading it from runtime.Stack costs a microsecond a call),
+//     so the worker takes the task for switched out and may run another
+//     while the real one goes on. The race detector reports it as a data
+//     race on the task, and the task's next wait, if its coroutine is
+//     switched out by then, panics.
 //
 // # Threads
 //

@@ -152,3 +152,33 @@ func TestGroupErrorNamesItsTask(t *testing.T) {
 		t.Fatalf("Run = %v, want the writer's error under its name", err)
 	}
 }
+
+// A *Task used by a goroutine while its task is parked is caught at the
+// call, and changes nothing: the task goes on when its real waker comes.
+func TestTaskUsedByAGoroutineWhileParked(t *testing.T) {
+	err := sched.New(sched.Threads(1)).Run(func(task *sched.Task) error {
+		ch := sched.NewChan[int](0)
+		parked := make(chan struct{})
+		caught := make(chan string)
+		go func() {
+			<-parked
+			caught <- panicOf(func() { ch.Send(task, 1) })
+		}()
+		task.Go(func(u *sched.Task) error {
+			close(parked) // main is parked in Recv: this task runs after it
+			msg := <-caught
+			if !strings.HasPrefix(msg, "sched: Chan.Send on task 1, which is not running") {
+				return fmt.Errorf("the goroutine's Send panicked with %q", msg)
+			}
+			ch.Send(u, 2)
+			return nil
+		})
+		if v, _ := ch.Recv(task); v != 2 {
+			return fmt.Errorf("received %d, want the real sender's 2", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

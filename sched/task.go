@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/weavert/weave/internal/engine"
 )
 
 // Task is a function running as a coroutine of a Scheduler. Each task gets
@@ -240,11 +242,22 @@ func (z *sleeping) dequeue(t *Task) {
 // wake makes u runnable; t, the running task, is the waker.
 func (t *Task) wake(u *Task) { u.s.ready(u, t) }
 
+// suspend switches t's coroutine out, to its worker. The coroutine must be
+// the one running: a goroutine that parked or yielded through t while t ran
+// has switched it out already, and t, still running, finds out here.
 func (t *Task) suspend() {
 	c := t.co
+	if c.e.Status() != engine.Running {
+		t.usedElsewhere()
+	}
 	if !c.e.Yield() {
 		c.e.Unwind()
 	}
+}
+
+//go:noinline
+func (t *Task) usedElsewhere() {
+	panic(fmt.Sprintf("sched: task %d was switched out while it ran: its *Task was used by another goroutine", t.id))
 }
 
 // budgetPerRun is what a task may spend between two resumes: Tokio's figure.
