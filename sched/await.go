@@ -66,8 +66,7 @@ func Await[V any](t *Task, f func(ctx context.Context) (V, error)) (V, error) {
 type awaitWait struct{}
 
 func (awaitWait) appendWait(b []byte, _ func(any) string, _ bool) []byte { return b }
-func (awaitWait) dequeue(*Task)                                          {}
-func (awaitWait) dequeueLocked(*Task)                                    {}
+func (awaitWait) dequeueLocked(*Task) taskList                           { return taskList{} }
 
 // readyFromOutside makes t runnable from outside any task (an Await's
 // goroutine, a context's callback), after running under, which takes away

@@ -38,31 +38,11 @@ type waiter[T any] struct {
 	idx  int    // with sel: the case's index in its Select
 }
 
-type waitq[T any] struct{ head, tail *waiter[T] }
-
-func (q *waitq[T]) push(w *waiter[T]) {
-	w.next = nil
-	if q.tail == nil {
-		q.head = w
-	} else {
-		q.tail.next = w
-	}
-	q.tail = w
-}
-
-// dequeue returns the first waiter that can still be completed, skipping
-// the stale cases of Selects that another case has won.
-func (q *waitq[T]) dequeue() *waiter[T] {
-	for {
-		w := q.head
-		if w == nil {
-			return nil
-		}
-		q.head = w.next
-		if q.head == nil {
-			q.tail = nil
-		}
-		w.next = nil
+// dequeueWaiter takes the first waiter of q that can still be completed,
+// skipping the stale cases of Selects that another case has won, and the
+// waits that their task's context ended.
+func dequeueWaiter[T any](q *waitq[T]) *waiter[T] {
+	for w := q.pop(); w != nil; w = q.pop() {
 		if !w.sel {
 			if w.t.wakeable() {
 				return w
@@ -74,26 +54,7 @@ func (q *waitq[T]) dequeue() *waiter[T] {
 			return w
 		}
 	}
-}
-
-// remove takes w out of q, if it is there.
-func (q *waitq[T]) remove(w *waiter[T]) {
-	var prev *waiter[T]
-	for x := q.head; x != nil; prev, x = x, x.next {
-		if x != w {
-			continue
-		}
-		if prev == nil {
-			q.head = x.next
-		} else {
-			prev.next = x.next
-		}
-		if q.tail == x {
-			q.tail = prev
-		}
-		x.next = nil
-		return
-	}
+	return nil
 }
 
 // NewChan returns a channel with room for capacity values; 0 makes it
@@ -174,7 +135,7 @@ func (c *Chan[T]) sendLocked(v T) (done, closed bool, partner *Task) {
 	if c.closed {
 		return false, true, nil
 	}
-	if r := c.recvq.dequeue(); r != nil {
+	if r := dequeueWaiter(&c.recvq); r != nil {
 		r.v, r.ok = v, true
 		return true, false, r.t
 	}
@@ -231,7 +192,7 @@ func (c *Chan[T]) TryRecv(t *Task) (v T, ok, ready bool) {
 // a sender to wake.
 func (c *Chan[T]) recvLocked() (v T, ok, done bool, partner *Task) {
 	var zero T
-	if s := c.sendq.dequeue(); s != nil {
+	if s := dequeueWaiter(&c.sendq); s != nil {
 		if len(c.buf) == 0 {
 			v = s.v
 		} else {
@@ -271,12 +232,12 @@ func (c *Chan[T]) Close() {
 	}
 	c.closed = true
 	var woken []*Task
-	for r := c.recvq.dequeue(); r != nil; r = c.recvq.dequeue() {
+	for r := dequeueWaiter(&c.recvq); r != nil; r = dequeueWaiter(&c.recvq) {
 		var zero T
 		r.v, r.ok = zero, false
 		woken = append(woken, r.t)
 	}
-	for s := c.sendq.dequeue(); s != nil; s = c.sendq.dequeue() {
+	for s := dequeueWaiter(&c.sendq); s != nil; s = dequeueWaiter(&c.sendq) {
 		s.ok = false
 		woken = append(woken, s.t)
 	}
@@ -319,27 +280,16 @@ func (*nilChan) appendWait(b []byte, _ func(any) string, _ bool) []byte {
 	return append(b, "a nil channel"...)
 }
 
-func (z *nilChan) dequeue(*Task) {
-	z.parkMu.Lock() // held until the task is suspended
-	//lint:ignore SA2001 the critical section is empty on purpose: a handshake
-	z.parkMu.Unlock()
-}
+func (*nilChan) dequeueLocked(*Task) taskList { return taskList{} }
 
-func (*nilChan) dequeueLocked(*Task) {}
-
-func (c *Chan[T]) dequeue(t *Task) {
-	c.mu.Lock()
-	c.dequeueLocked(t)
-	c.mu.Unlock()
-}
-
-func (c *Chan[T]) dequeueLocked(t *Task) {
+func (c *Chan[T]) dequeueLocked(t *Task) taskList {
 	w := waiterOf[T](t)
 	if t.waitKind == WaitRecv {
 		c.recvq.remove(w)
 	} else {
 		c.sendq.remove(w)
 	}
+	return taskList{}
 }
 
 func (c *Chan[T]) appendWait(b []byte, name func(any) string, _ bool) []byte {

@@ -44,7 +44,7 @@ func (c *Cond) Wait(t *Task) {
 // Signal wakes the task that has waited longest, if any.
 func (c *Cond) Signal() {
 	c.mu.Lock()
-	t := c.waiters.popWakeable()
+	t := popWakeable(&c.waiters)
 	c.mu.Unlock()
 	if t != nil {
 		t.s.ready(t, nil)
@@ -55,20 +55,17 @@ func (c *Cond) Signal() {
 func (c *Cond) Broadcast() {
 	c.mu.Lock()
 	var woken taskList
-	for t := c.waiters.popWakeable(); t != nil; t = c.waiters.popWakeable() {
+	for t := popWakeable(&c.waiters); t != nil; t = popWakeable(&c.waiters) {
 		woken.push(t)
 	}
 	c.mu.Unlock()
 	readyAll(&woken)
 }
 
-func (c *Cond) dequeue(t *Task) {
-	c.mu.Lock()
-	c.dequeueLocked(t)
-	c.mu.Unlock()
+func (c *Cond) dequeueLocked(t *Task) taskList {
+	c.waiters.remove(t)
+	return taskList{}
 }
-
-func (c *Cond) dequeueLocked(t *Task) { c.waiters.remove(t) }
 
 func (c *Cond) appendWait(b []byte, name func(any) string, _ bool) []byte {
 	return append(b, name(c)...)

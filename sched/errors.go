@@ -44,7 +44,8 @@ type DeadlockError struct {
 	Tasks []ParkedTask // ordered by ID
 }
 
-// ParkedTask describes a task parked when a deadlock was found.
+// ParkedTask describes a task parked for good: one of a deadlock, or a task
+// leaked past its group.
 type ParkedTask struct {
 	ID      uint64
 	Name    string
@@ -56,22 +57,28 @@ type ParkedTask struct {
 func (e *DeadlockError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sched: deadlock: all %d live tasks are parked and nothing can wake them:", len(e.Tasks))
-	for _, t := range e.Tasks {
-		fmt.Fprintf(&b, "\n\ttask %s waits on %s", taskLabel(t.ID, t.Name), t.WaitsOn)
-		if t.Created != "" {
-			fmt.Fprintf(&b, ", running %s", t.Created)
-		}
-	}
-	for _, t := range e.Tasks {
-		if len(t.Stack) > 0 {
-			fmt.Fprintf(&b, "\n\ntask %s:\n%s", taskLabel(t.ID, t.Name), bytes.TrimSpace(t.Stack))
-		}
-	}
+	writeParked(&b, e.Tasks, true)
 	return b.String()
 }
 
 // Is reports whether target is ErrDeadlock.
 func (e *DeadlockError) Is(target error) bool { return target == ErrDeadlock }
+
+// writeParked writes a line per task of a report, and then, if stacks, the
+// stack of each.
+func writeParked(b *strings.Builder, tasks []ParkedTask, stacks bool) {
+	for _, t := range tasks {
+		fmt.Fprintf(b, "\n\ttask %s waits on %s", taskLabel(t.ID, t.Name), t.WaitsOn)
+		if t.Created != "" {
+			fmt.Fprintf(b, ", running %s", t.Created)
+		}
+	}
+	for _, t := range tasks {
+		if stacks && len(t.Stack) > 0 {
+			fmt.Fprintf(b, "\n\ntask %s:\n%s", taskLabel(t.ID, t.Name), bytes.TrimSpace(t.Stack))
+		}
+	}
+}
 
 // LockCycleError is the panic of a Lock or RLock that would wait forever:
 // each task of the cycle waits for a lock (a Mutex, or an RWMutex) that the

@@ -117,7 +117,7 @@ func (rw *RWMutex) appendBlockers(dst []*Task, read bool) []*Task {
 		return append(dst, w)
 	}
 	if read {
-		for w := rw.wq.head; w != nil; w = w.link {
+		for w := rw.wq.head; w != nil; w = w.next {
 			dst = append(dst, w)
 		}
 		return dst

@@ -56,17 +56,7 @@ func (g *Group) GoNamed(t *Task, name string, f func(t *Task) error) {
 		panic("sched: Group.Go with a nil function")
 	}
 	w := t.running("Group.Go")
-	sc := &g.sc
-	sc.mu.Lock()
-	for g.limit >= 0 && sc.direct >= g.limit {
-		g.slots.push(t)
-		if t.park(WaitGroupGo, g, &sc.mu) != intrNone {
-			t.unwind()
-		}
-		sc.mu.Lock()
-	}
-	sc.direct++ // the slot is ours
-	sc.mu.Unlock()
+	g.takeSlot(t, true)
 	g.start(w, t, name, f)
 }
 
@@ -77,15 +67,31 @@ func (g *Group) TryGo(t *Task, f func(t *Task) error) bool {
 		panic("sched: Group.TryGo with a nil function")
 	}
 	w := t.running("Group.TryGo")
+	if !g.takeSlot(t, false) {
+		return false
+	}
+	g.start(w, t, "", f)
+	return true
+}
+
+// takeSlot counts a new task of the group's Go, under its limit: if as many
+// as the limit run, it parks t until one ends if wait, or reports false.
+func (g *Group) takeSlot(t *Task, wait bool) bool {
 	sc := &g.sc
 	sc.mu.Lock()
-	if g.limit >= 0 && sc.direct >= g.limit {
-		sc.mu.Unlock()
-		return false
+	for g.limit >= 0 && sc.direct >= g.limit {
+		if !wait {
+			sc.mu.Unlock()
+			return false
+		}
+		g.slots.push(t)
+		if t.park(WaitGroupGo, g, &sc.mu) != intrNone {
+			t.unwind()
+		}
+		sc.mu.Lock()
 	}
 	sc.direct++
 	sc.mu.Unlock()
-	g.start(w, t, "", f)
 	return true
 }
 
@@ -129,7 +135,7 @@ func (g *Group) ended(t *Task, err error, how endHow) {
 	}
 	var slot *Task
 	if g.limit >= 0 {
-		slot = g.slots.popWakeable()
+		slot = popWakeable(&g.slots)
 	}
 	cause := g.err
 	sc.mu.Unlock()
@@ -169,13 +175,10 @@ func (g *Group) Wait(t *Task) error {
 
 // What a task waits on in Go, for a slot under the group's limit.
 
-func (g *Group) dequeue(t *Task) {
-	g.sc.mu.Lock()
-	g.dequeueLocked(t)
-	g.sc.mu.Unlock()
+func (g *Group) dequeueLocked(t *Task) taskList {
+	g.slots.remove(t)
+	return taskList{}
 }
-
-func (g *Group) dequeueLocked(t *Task) { g.slots.remove(t) }
 
 func (g *Group) appendWait(b []byte, name func(any) string, live bool) []byte {
 	b = append(b, name(g)...)
@@ -197,23 +200,14 @@ type LeakError struct {
 }
 
 // LeakedTask is a task of a LeakError.
-type LeakedTask struct {
-	ID      uint64
-	Name    string
-	Created string // the task's function and where it is defined
-	WaitsOn string // what it waited for, and who held it
-	Stack   []byte // its stack where it waited
-}
+type LeakedTask = ParkedTask
 
+// Error names each leaked task and what it waits on; the stacks are in the
+// Tasks.
 func (e *LeakError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sched: %d task(s) leaked past their group, parked with nothing left to wake them:", len(e.Tasks))
-	for _, t := range e.Tasks {
-		fmt.Fprintf(&b, "\n\ttask %s waits on %s", taskLabel(t.ID, t.Name), t.WaitsOn)
-		if t.Created != "" {
-			fmt.Fprintf(&b, ", running %s", t.Created)
-		}
-	}
+	writeParked(&b, e.Tasks, false)
 	return b.String()
 }
 

@@ -109,7 +109,7 @@ func (m *Mutex) unlockSlow() {
 		m.wmu.Unlock()
 		panic("sched: unlock of unlocked Mutex")
 	}
-	t := m.waiters.popWakeable()
+	t := popWakeable(&m.waiters)
 	if t == nil { // a Lock that found a cycle set 2, then withdrew; or every waiter gave up
 		m.state.Store(0)
 		m.wmu.Unlock()
@@ -127,13 +127,7 @@ func (m *Mutex) unlockSlow() {
 	t.s.ready(t, nil)
 }
 
-func (m *Mutex) dequeue(t *Task) {
-	m.wmu.Lock()
-	m.dequeueLocked(t)
-	m.wmu.Unlock()
-}
-
-func (m *Mutex) dequeueLocked(t *Task) {
+func (m *Mutex) dequeueLocked(t *Task) taskList {
 	m.waiters.remove(t)
 	g := &t.s.graph
 	g.Lock()
@@ -142,6 +136,7 @@ func (m *Mutex) dequeueLocked(t *Task) {
 	if m.waiters.empty() && m.state.Load() == 2 {
 		m.state.Store(1) // still held, now with nobody waiting
 	}
+	return taskList{}
 }
 
 func (m *Mutex) appendWait(b []byte, name func(any) string, live bool) []byte {
@@ -182,7 +177,7 @@ func (wg *WaitGroup) Add(delta int) {
 		return
 	}
 	var woken taskList
-	for t := wg.waiters.popWakeable(); t != nil; t = wg.waiters.popWakeable() {
+	for t := popWakeable(&wg.waiters); t != nil; t = popWakeable(&wg.waiters) {
 		woken.push(t)
 	}
 	wg.mu.Unlock()
@@ -222,13 +217,10 @@ func (wg *WaitGroup) Wait(t *Task) {
 	}
 }
 
-func (wg *WaitGroup) dequeue(t *Task) {
-	wg.mu.Lock()
-	wg.dequeueLocked(t)
-	wg.mu.Unlock()
+func (wg *WaitGroup) dequeueLocked(t *Task) taskList {
+	wg.waiters.remove(t)
+	return taskList{}
 }
-
-func (wg *WaitGroup) dequeueLocked(t *Task) { wg.waiters.remove(t) }
 
 func (wg *WaitGroup) appendWait(b []byte, name func(any) string, live bool) []byte {
 	b = append(b, name(wg)...)

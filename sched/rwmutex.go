@@ -36,38 +36,13 @@ type readHold struct {
 // Lock locks rw for writing, parking t until no task holds it.
 func (rw *RWMutex) Lock(t *Task) {
 	t.enter("RWMutex.Lock")
-	rw.mu.Lock()
-	if rw.writer == nil && rw.nread == 0 {
-		rw.writer = t
-		rw.mu.Unlock()
-		return
-	}
-	g := &t.s.graph
-	g.Lock()
-	if err := t.waitForLock(rw, false); err != nil {
-		g.Unlock()
-		rw.mu.Unlock()
-		panic(err)
-	}
-	rw.nw++
-	rw.wq.push(t)
-	g.Unlock()
-	if t.park(WaitRWLock, rw, &rw.mu) != intrNone {
-		t.unwind()
-	}
-	// Unlock or RUnlock handed us the lock.
+	rw.lock(t, false)
 }
 
 // TryLock locks rw for writing if it is free, and reports whether it did.
 func (rw *RWMutex) TryLock(t *Task) bool {
 	t.enter("RWMutex.TryLock")
-	rw.mu.Lock()
-	defer rw.mu.Unlock()
-	if rw.writer != nil || rw.nread > 0 {
-		return false
-	}
-	rw.writer = t
-	return true
+	return rw.tryLock(t, false)
 }
 
 // Unlock unlocks rw for writing: the waiting readers get it, or else the
@@ -91,38 +66,63 @@ func (rw *RWMutex) Unlock() {
 // for it.
 func (rw *RWMutex) RLock(t *Task) {
 	t.enter("RWMutex.RLock")
-	rw.mu.Lock()
-	if rw.writer == nil && rw.nw == 0 {
-		rw.addReaderLocked(t)
-		rw.mu.Unlock()
-		return
-	}
-	g := &t.s.graph
-	g.Lock()
-	if err := t.waitForLock(rw, true); err != nil {
-		g.Unlock()
-		rw.mu.Unlock()
-		panic(err)
-	}
-	rw.rq.push(t)
-	g.Unlock()
-	if t.park(WaitRWRLock, rw, &rw.mu) != intrNone {
-		t.unwind()
-	}
-	// Unlock or a writer's leaving let us in.
+	rw.lock(t, true)
 }
 
 // TryRLock locks rw for reading if it can without waiting, and reports
 // whether it did.
 func (rw *RWMutex) TryRLock(t *Task) bool {
 	t.enter("RWMutex.TryRLock")
+	return rw.tryLock(t, true)
+}
+
+// lock locks rw for t, to read if read, parking t until it may.
+func (rw *RWMutex) lock(t *Task, read bool) {
+	rw.mu.Lock()
+	if rw.grantLocked(t, read) {
+		rw.mu.Unlock()
+		return
+	}
+	g := &t.s.graph
+	g.Lock()
+	if err := t.waitForLock(rw, read); err != nil {
+		g.Unlock()
+		rw.mu.Unlock()
+		panic(err)
+	}
+	kind := WaitRWRLock
+	if read {
+		rw.rq.push(t)
+	} else {
+		kind = WaitRWLock
+		rw.nw++
+		rw.wq.push(t)
+	}
+	g.Unlock()
+	if t.park(kind, rw, &rw.mu) != intrNone {
+		t.unwind()
+	}
+	// Unlock, RUnlock or a writer's leaving handed us the lock.
+}
+
+func (rw *RWMutex) tryLock(t *Task, read bool) bool {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	if rw.writer != nil || rw.nw > 0 {
-		return false
+	return rw.grantLocked(t, read)
+}
+
+// grantLocked gives t the lock, to read if read, if t may have it at once: a
+// writer if nobody holds rw, a reader if no writer holds it or waits for it.
+func (rw *RWMutex) grantLocked(t *Task, read bool) bool {
+	switch {
+	case read && rw.writer == nil && rw.nw == 0:
+		rw.addReaderLocked(t)
+		return true
+	case !read && rw.writer == nil && rw.nread == 0:
+		rw.writer = t
+		return true
 	}
-	rw.addReaderLocked(t)
-	return true
+	return false
 }
 
 // RUnlock undoes one RLock of t. The last reader out hands rw to the
@@ -158,7 +158,7 @@ func (rw *RWMutex) handOffLocked() (woken taskList) {
 	if woken = rw.admitReadersLocked(); !woken.empty() {
 		return woken
 	}
-	if t := rw.wq.popWakeable(); t != nil {
+	if t := popWakeable(&rw.wq); t != nil {
 		rw.nw--
 		rw.writer = t
 		t.waitLock = nil
@@ -170,7 +170,7 @@ func (rw *RWMutex) handOffLocked() (woken taskList) {
 // admitReadersLocked gives every waiting reader its read lock, and returns
 // them to wake. Called as handOffLocked is.
 func (rw *RWMutex) admitReadersLocked() (woken taskList) {
-	for t := rw.rq.popWakeable(); t != nil; t = rw.rq.popWakeable() {
+	for t := popWakeable(&rw.rq); t != nil; t = popWakeable(&rw.rq) {
 		rw.addReaderLocked(t)
 		t.waitLock = nil
 		woken.push(t)
@@ -220,31 +220,22 @@ func (rw *RWMutex) addReaderLocked(t *Task) {
 	rw.readers = append(rw.readers, readHold{t, 1})
 }
 
-func (rw *RWMutex) dequeue(t *Task) {
-	rw.mu.Lock()
-	rw.dequeueLocked(t)
-	// A writer that gave up no longer keeps the readers out.
-	var woken taskList
-	if rw.writer == nil && rw.nw == 0 {
-		g := rw.lockGraph()
-		woken = rw.admitReadersLocked()
-		unlockGraph(g)
-	}
-	rw.mu.Unlock()
-	readyAll(&woken)
-}
-
-func (rw *RWMutex) dequeueLocked(t *Task) {
+func (rw *RWMutex) dequeueLocked(t *Task) (woken taskList) {
 	g := &t.s.graph
 	g.Lock()
+	defer g.Unlock()
 	t.waitLock = nil
-	if t.waitKind == WaitRWLock {
-		rw.wq.remove(t)
-		rw.nw--
-	} else {
+	if t.waitKind != WaitRWLock {
 		rw.rq.remove(t)
+		return woken
 	}
-	g.Unlock()
+	rw.wq.remove(t)
+	rw.nw--
+	// A writer that gave up no longer keeps the readers out.
+	if rw.writer == nil && rw.nw == 0 {
+		woken = rw.admitReadersLocked()
+	}
+	return woken
 }
 
 func (rw *RWMutex) appendWait(b []byte, name func(any) string, live bool) []byte {

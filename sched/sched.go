@@ -265,57 +265,10 @@ func (s *state) now() int64 {
 	return int64(s.clock.Now().Sub(s.base))
 }
 
-// taskList is a FIFO of tasks linked through Task.link.
-type taskList struct{ head, tail *Task }
-
-func (l *taskList) empty() bool { return l.head == nil }
-
-func (l *taskList) push(t *Task) {
-	t.link = nil
-	if l.tail == nil {
-		l.head = t
-	} else {
-		l.tail.link = t
-	}
-	l.tail = t
-}
-
-func (l *taskList) pop() *Task {
-	t := l.head
-	if t != nil {
-		l.head = t.link
-		if l.head == nil {
-			l.tail = nil
-		}
-		t.link = nil
-	}
-	return t
-}
-
-// remove takes t out of l, if it is there.
-func (l *taskList) remove(t *Task) {
-	var prev *Task
-	for x := l.head; x != nil; prev, x = x, x.link {
-		if x != t {
-			continue
-		}
-		if prev == nil {
-			l.head = x.link
-		} else {
-			prev.link = x.link
-		}
-		if l.tail == x {
-			l.tail = prev
-		}
-		x.link = nil
-		return
-	}
-}
-
 // popWakeable takes the first task of l that its waker may wake (see
 // Task.wakeable), dropping those that an interrupter claimed first. The
 // caller holds the lock of the primitive whose wait queue l is.
-func (l *taskList) popWakeable() *Task {
+func popWakeable(l *taskList) *Task {
 	for t := l.pop(); t != nil; t = l.pop() {
 		if t.wakeable() {
 			return t

@@ -84,7 +84,7 @@ func (sc *scope) leave(t *Task) {
 		p.live--
 		var woken taskList
 		if p.live == 0 {
-			for u := p.waiters.popWakeable(); u != nil; u = p.waiters.popWakeable() {
+			for u := popWakeable(&p.waiters); u != nil; u = popWakeable(&p.waiters) {
 				woken.push(u)
 			}
 		}
@@ -155,13 +155,10 @@ func (sc *scope) end(cause error, by *Task) {
 	})
 }
 
-func (sc *scope) dequeue(t *Task) {
-	sc.mu.Lock()
-	sc.dequeueLocked(t)
-	sc.mu.Unlock()
+func (sc *scope) dequeueLocked(t *Task) taskList {
+	sc.waiters.remove(t)
+	return taskList{}
 }
-
-func (sc *scope) dequeueLocked(t *Task) { sc.waiters.remove(t) }
 
 func (sc *scope) appendWait(b []byte, name func(any) string, live bool) []byte {
 	b = append(b, name(sc.owner)...)

@@ -28,13 +28,13 @@ type Case interface {
 // OnRecv is a Select case that receives from c and then calls f with what
 // Recv would have returned. f may be nil.
 func OnRecv[T any](c *Chan[T], f func(v T, ok bool)) Case {
-	return &recvCase[T]{c: c, f: f}
+	return &recvCase[T]{chanCase: chanCase[T]{c: c}, f: f}
 }
 
 // OnSend is a Select case that sends v on c and then calls f. f may be nil.
 // If c is closed, choosing the case panics, as Send does.
 func OnSend[T any](c *Chan[T], v T, f func()) Case {
-	return &sendCase[T]{c: c, v: v, f: f}
+	return &sendCase[T]{chanCase: chanCase[T]{c: c}, v: v, f: f}
 }
 
 // OnDone is a Select case that is chosen when ctx is done, and then calls f
@@ -102,20 +102,38 @@ func (d *doneCase) finish() {
 	}
 }
 
-type recvCase[T any] struct {
+// chanCase is what the receive and send cases of a Select share: the
+// channel, and the waiter the case queues on it while the Select waits.
+type chanCase[T any] struct {
 	c      *Chan[T]
-	f      func(T, bool)
 	w      waiter[T]
-	queued bool // w was queued: if chosen, the value is in it
-	v      T
-	ok     bool
+	queued bool // w was queued: if chosen, what it moved is in it
 }
 
-func (r *recvCase[T]) mutex() *sync.Mutex {
-	if r.c == nil {
+func (cc *chanCase[T]) mutex() *sync.Mutex {
+	if cc.c == nil {
 		return nil
 	}
-	return &r.c.mu
+	return &cc.c.mu
+}
+
+func (cc *chanCase[T]) queue(q *waitq[T], t *Task, v T, gen uint64, idx int) {
+	cc.w = waiter[T]{t: t, v: v, sel: true, gen: gen, idx: idx}
+	cc.queued = true
+	q.push(&cc.w)
+}
+
+func (cc *chanCase[T]) unqueue(q *waitq[T]) {
+	if cc.queued {
+		q.remove(&cc.w)
+	}
+}
+
+type recvCase[T any] struct {
+	chanCase[T]
+	f  func(T, bool)
+	v  T
+	ok bool
 }
 
 func (r *recvCase[T]) appendCase(b []byte, name func(any) string, live bool) []byte {
@@ -132,19 +150,13 @@ func (r *recvCase[T]) try() (bool, *Task) {
 }
 
 func (r *recvCase[T]) enqueue(t *Task, gen uint64, idx int) {
-	if r.c == nil {
-		return
+	if r.c != nil {
+		var zero T
+		r.queue(&r.c.recvq, t, zero, gen, idx)
 	}
-	r.w = waiter[T]{t: t, sel: true, gen: gen, idx: idx}
-	r.queued = true
-	r.c.recvq.push(&r.w)
 }
 
-func (r *recvCase[T]) dequeue() {
-	if r.queued {
-		r.c.recvq.remove(&r.w)
-	}
-}
+func (r *recvCase[T]) dequeue() { r.unqueue(&r.c.recvq) }
 
 func (r *recvCase[T]) reset() {
 	var zero T
@@ -163,19 +175,10 @@ func (r *recvCase[T]) finish() {
 }
 
 type sendCase[T any] struct {
-	c      *Chan[T]
+	chanCase[T]
 	v      T
 	f      func()
-	w      waiter[T]
-	queued bool
 	closed bool
-}
-
-func (s *sendCase[T]) mutex() *sync.Mutex {
-	if s.c == nil {
-		return nil
-	}
-	return &s.c.mu
 }
 
 func (s *sendCase[T]) appendCase(b []byte, name func(any) string, live bool) []byte {
@@ -192,19 +195,12 @@ func (s *sendCase[T]) try() (bool, *Task) {
 }
 
 func (s *sendCase[T]) enqueue(t *Task, gen uint64, idx int) {
-	if s.c == nil {
-		return
+	if s.c != nil {
+		s.queue(&s.c.sendq, t, s.v, gen, idx)
 	}
-	s.w = waiter[T]{t: t, v: s.v, sel: true, gen: gen, idx: idx}
-	s.queued = true
-	s.c.sendq.push(&s.w)
 }
 
-func (s *sendCase[T]) dequeue() {
-	if s.queued {
-		s.c.sendq.remove(&s.w)
-	}
-}
+func (s *sendCase[T]) dequeue() { s.unqueue(&s.c.sendq) }
 
 func (s *sendCase[T]) reset() { s.queued, s.closed = false, false }
 
@@ -261,17 +257,12 @@ func (sel *selectState) Unlock() {
 	}
 }
 
-func (sel *selectState) dequeue(t *Task) {
-	sel.Lock()
-	sel.dequeueLocked(t)
-	sel.Unlock()
-}
-
 // dequeueLocked takes every case's waiter out of its queue.
-func (sel *selectState) dequeueLocked(*Task) {
+func (sel *selectState) dequeueLocked(*Task) taskList {
 	for _, c := range sel.cases {
 		c.dequeue()
 	}
+	return taskList{}
 }
 
 // A parked Select's wait is described by its cases, which the scratch space
@@ -284,8 +275,7 @@ func (sel *selectState) appendWait(b []byte, name func(any) string, live bool) [
 
 type waitingCases []Case
 
-func (waitingCases) dequeue(*Task)       {}
-func (waitingCases) dequeueLocked(*Task) {}
+func (waitingCases) dequeueLocked(*Task) taskList { return taskList{} }
 
 func (cs waitingCases) appendWait(b []byte, name func(any) string, live bool) []byte {
 	if len(cs) == 0 {
@@ -342,7 +332,7 @@ func selectCases(t *Task, cases []Case, block bool) int {
 	}
 
 	// Pass 2: wait on every channel at once.
-	gen := t.armFor(WaitSelect, sel)
+	gen := t.armFor(WaitSelect, sel, sel)
 	for i, c := range cases {
 		c.enqueue(t, gen, i)
 	}

@@ -111,22 +111,15 @@ func (s *Semaphore) drop(i int) {
 	s.waiters = s.waiters[:len(s.waiters)-1]
 }
 
-func (s *Semaphore) dequeue(t *Task) {
-	s.mu.Lock()
-	s.dequeueLocked(t)
-	// A waiter that gave up no longer holds up those behind it.
-	woken := s.grantLocked()
-	s.mu.Unlock()
-	readyAll(&woken)
-}
-
-func (s *Semaphore) dequeueLocked(t *Task) {
+func (s *Semaphore) dequeueLocked(t *Task) taskList {
 	for i, w := range s.waiters {
 		if w.t == t {
 			s.drop(i)
-			return
+			// It no longer holds up those behind it.
+			return s.grantLocked()
 		}
 	}
+	return taskList{}
 }
 
 func (s *Semaphore) appendWait(b []byte, name func(any) string, live bool) []byte {

@@ -89,23 +89,26 @@ func (s *state) stuck() []*Task {
 		var tasks []*Task
 		sc.each(func(t *Task) { tasks = append(tasks, t) })
 		slices.SortFunc(tasks, func(a, b *Task) int { return cmp.Compare(a.id, b.id) })
-		leak := &LeakError{Tasks: make([]LeakedTask, len(tasks))}
-		for i, t := range tasks {
-			leak.Tasks[i] = LeakedTask{ID: t.id, Name: t.name, Created: t.createdAt(), WaitsOn: t.waitReason().Detail()}
-			t.report = &leak.Tasks[i].Stack
-		}
+		leak := &LeakError{Tasks: reportOn(tasks)}
 		sc.mu.Lock()
 		sc.leak = leak
 		sc.mu.Unlock()
 		return tasks
 	}
-	dead := &DeadlockError{Tasks: make([]ParkedTask, len(parked))}
-	for i, t := range parked {
-		dead.Tasks[i] = ParkedTask{ID: t.id, Name: t.name, Created: t.createdAt(), WaitsOn: t.waitReason().Detail()}
-		t.report = &dead.Tasks[i].Stack
-	}
+	dead := &DeadlockError{Tasks: reportOn(parked)}
 	s.dead, s.deadSeq = dead, s.seq.Add(1)
 	return parked
+}
+
+// reportOn describes tasks, parked for good, for a report, and makes each
+// put its stack there when it unwinds.
+func reportOn(tasks []*Task) []ParkedTask {
+	r := make([]ParkedTask, len(tasks))
+	for i, t := range tasks {
+		r[i] = ParkedTask{ID: t.id, Name: t.name, Created: t.createdAt(), WaitsOn: t.waitReason().Detail()}
+		t.report = &r[i].Stack
+	}
+	return r
 }
 
 // leakedScope returns the scope whose Wait, parked, waits for tasks that can
@@ -219,7 +222,7 @@ func (s *state) close(c *coroutine, w *worker) {
 	t := c.t
 	if t != nil {
 		if t.state == stateParked {
-			t.waitOn.dequeue(t)
+			t.leaveWait()
 		}
 		t.state, t.w, t.unwinding = stateRunning, w, true
 	}

@@ -25,7 +25,7 @@ type Task struct {
 
 	w     *worker    // the worker running it, while it runs
 	co    *coroutine // nil until it first runs; then until it ends
-	link  *Task      // in the global queue or a primitive's wait list
+	next  *Task      // in the global queue or a primitive's wait list (fifo)
 	state taskState
 	// Operations left before a primitive yields for t, even though it
 	// could go on: a task that never has to wait (a mutex nobody else
@@ -37,7 +37,8 @@ type Task struct {
 	// ended it (wait.go).
 	waitKind WaitKind
 	waitOn   waitable
-	unlock   sync.Locker
+	unlock   sync.Locker // until the worker releases it
+	waitMu   sync.Locker // the lock that guards what it waits on
 	intr     intr
 	// The claim word (wait.go) of its waits, their generation, and whether
 	// the current one is armed, which its waker reads under the
@@ -215,7 +216,7 @@ func (t *Task) Sleep(d time.Duration) error {
 	t.parkMu.Lock()
 	// The timer, armed now, may fire on another worker before t is
 	// suspended: its fire takes parkMu, which the worker releases then.
-	t.sleepTimer.seq = t.armFor(WaitSleep, (*sleeping)(t))
+	t.sleepTimer.seq = t.armFor(WaitSleep, (*sleeping)(t), &t.parkMu)
 	s.addTimer(&t.sleepTimer, s.now()+int64(d))
 	switch t.park(WaitSleep, (*sleeping)(t), &t.parkMu) {
 	case intrCancel:
@@ -231,12 +232,9 @@ type sleeping Task
 
 func (*sleeping) appendWait(b []byte, _ func(any) string, _ bool) []byte { return b }
 
-func (z *sleeping) dequeueLocked(*Task) { z.s.timers.remove(&z.sleepTimer) }
-
-func (z *sleeping) dequeue(t *Task) {
-	z.parkMu.Lock()
-	z.dequeueLocked(t)
-	z.parkMu.Unlock()
+func (z *sleeping) dequeueLocked(*Task) taskList {
+	z.s.timers.remove(&z.sleepTimer)
+	return taskList{}
 }
 
 // wake makes u runnable; t, the running task, is the waker.

@@ -68,12 +68,12 @@ type waitable interface {
 	// its state now (who holds a Mutex), read with its own lock or atomics.
 	// It appends nothing if there is no object to name (Sleep).
 	appendWait(b []byte, name func(obj any) string, live bool) []byte
-	// dequeue takes t out of the object's wait queue, with the object's
-	// lock (dequeueLocked: the caller holds it), and does what t's leaving
-	// lets happen (a writer that gave up lets readers in). It does nothing
-	// if t is not in the queue: a waker took it out first.
-	dequeue(t *Task)
-	dequeueLocked(t *Task)
+	// dequeueLocked takes t out of the object's wait queue, with the lock
+	// that guards it held (the lock t parked with), and returns the tasks
+	// that t's leaving lets go on (a writer that gave up lets readers in),
+	// to wake once the lock is released. It does nothing if t is not in the
+	// queue: a waker took it out first.
+	dequeueLocked(t *Task) (woken taskList)
 }
 
 // String describes r: "chan receive on *sched.Chan[int] 0xc000104000
@@ -187,27 +187,22 @@ func (t *Task) park(kind WaitKind, what waitable, unlock sync.Locker) intr {
 	if !t.armed { // else armFor set the wait up
 		t.intr = intrNone
 		t.setWait(kind, what)
+		t.waitMu = unlock
 		if t.cancellable && !t.unwinding && cancellable(kind) {
-			t.armFor(kind, what)
+			t.armFor(kind, what, unlock)
 		}
 	}
 	// After arming: either the context's canceller sees the wait open and
 	// claims it, or this sees the context done.
 	if t.armed && t.claim.Load()&claimCancel != 0 && t.ctx.Err() != nil && t.claimWake(t.gen) {
-		what.dequeueLocked(t)
 		t.armed = false
-		if unlock != nil {
-			unlock.Unlock()
-		}
 		t.intr = intrCancel
+		t.giveUpLocked(what, unlock)
 		return intrCancel
 	}
 	if t.co.closing {
 		// The run's end is unwinding t (finish): nothing will wake it.
-		what.dequeueLocked(t)
-		if unlock != nil {
-			unlock.Unlock()
-		}
+		t.giveUpLocked(what, unlock)
 		t.co.e.Unwind()
 	}
 	t.state = stateParked
@@ -217,12 +212,14 @@ func (t *Task) park(kind WaitKind, what waitable, unlock sync.Locker) intr {
 	return t.intr
 }
 
-// armFor arms t's coming wait for kind on what, for a caller that must know
-// its generation before it parks (Sleep's timer, Select's waiters) or that
-// several may end whatever t's context: see park. The wait is set up before
-// it is armed: an interrupter reads it once it claimed the wait.
-func (t *Task) armFor(kind WaitKind, what waitable) uint64 {
+// armFor arms t's coming wait for kind on what, guarded by mu, for a caller
+// that must know its generation before it parks (Sleep's timer, Select's
+// waiters) or that several may end whatever t's context: see park. The wait
+// is set up before it is armed: an interrupter reads it once it claimed the
+// wait.
+func (t *Task) armFor(kind WaitKind, what waitable, mu sync.Locker) uint64 {
 	t.setWait(kind, what)
+	t.waitMu = mu
 	t.armed = true
 	return t.arm(t.cancellable && !t.unwinding && cancellable(kind))
 }
@@ -247,14 +244,31 @@ func cancellable(kind WaitKind) bool {
 // that interrupts, or nil.
 func (s *state) interrupt(t *Task, why intr, by *Task) {
 	t.intr = why
-	// Taking the primitive's lock waits for t to be suspended, if it is
-	// still parking.
-	t.waitOn.dequeue(t)
+	t.leaveWait()
 	if by == nil && s.mode != modeSim {
 		s.readyFromOutside(t, func() {})
 		return
 	}
 	s.ready(t, by)
+}
+
+// giveUpLocked takes t, about to park, out of the wait queue of what, whose
+// lock mu t holds, and releases mu.
+func (t *Task) giveUpLocked(what waitable, mu sync.Locker) {
+	woken := what.dequeueLocked(t)
+	mu.Unlock()
+	readyAll(&woken)
+}
+
+// leaveWait takes t out of the wait queue of what it waits on, with the lock
+// it parked with (which waits for t to be suspended, if it is still
+// parking), and wakes the tasks that its leaving lets go on.
+func (t *Task) leaveWait() {
+	mu := t.waitMu
+	mu.Lock()
+	woken := t.waitOn.dequeueLocked(t)
+	mu.Unlock()
+	readyAll(&woken)
 }
 
 // unwinding is the panic with which a task gives up its wait, for its
