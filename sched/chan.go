@@ -25,6 +25,7 @@ type Chan[T any] struct {
 	closed bool
 	recvq  waitq[T]
 	sendq  waitq[T]
+	run    *state // the deterministic run that used it last (pointIn)
 }
 
 // waiter is a task waiting in Send, Recv or Select, with the value it moves.
@@ -85,6 +86,7 @@ const msgSendClosed = "sched: send on closed channel"
 // called by t while it runs.
 func (c *Chan[T]) Send(t *Task, v T) {
 	t.enter("Chan.Send")
+	c.noteRun(t)
 	if c == nil {
 		t.waitNil(WaitSend)
 	}
@@ -114,6 +116,7 @@ func (c *Chan[T]) Send(t *Task, v T) {
 // It panics if c is closed.
 func (c *Chan[T]) TrySend(t *Task, v T) bool {
 	t.enter("Chan.TrySend")
+	c.noteRun(t)
 	if c == nil {
 		return false
 	}
@@ -151,6 +154,7 @@ func (c *Chan[T]) sendLocked(v T) (done, closed bool, partner *Task) {
 // closed and drained. Recv must be called by t while it runs.
 func (c *Chan[T]) Recv(t *Task) (v T, ok bool) {
 	t.enter("Chan.Recv")
+	c.noteRun(t)
 	if c == nil {
 		t.waitNil(WaitRecv)
 	}
@@ -176,6 +180,7 @@ func (c *Chan[T]) Recv(t *Task) (v T, ok bool) {
 // Recv would not have waited; then v and ok are what it would have returned.
 func (c *Chan[T]) TryRecv(t *Task) (v T, ok, ready bool) {
 	t.enter("Chan.TryRecv")
+	c.noteRun(t)
 	if c == nil {
 		return v, false, false
 	}
@@ -225,6 +230,7 @@ func (c *Chan[T]) Close() {
 	if c == nil {
 		panic("sched: close of nil channel")
 	}
+	pointIn(c.run)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -244,6 +250,14 @@ func (c *Chan[T]) Close() {
 	c.mu.Unlock()
 	for _, t := range woken {
 		t.s.ready(t, nil)
+	}
+}
+
+// noteRun records, in a deterministic run, that t's run uses c: its Close is
+// a decision point there.
+func (c *Chan[T]) noteRun(t *Task) {
+	if c != nil && t.s.mode == modeSim {
+		c.run = t.s
 	}
 }
 

@@ -15,6 +15,7 @@ type Cond struct {
 	L       *Mutex
 	mu      sync.Mutex
 	waiters taskList
+	run     *state // the deterministic run that used it last (pointIn)
 }
 
 // NewCond returns a Cond on m.
@@ -23,7 +24,10 @@ func NewCond(m *Mutex) *Cond { return &Cond{L: m} }
 // Wait unlocks c.L, parks t until it is signalled, and locks c.L again
 // before it returns. t must hold c.L.
 func (c *Cond) Wait(t *Task) {
-	t.running("Cond.Wait")
+	t.enter("Cond.Wait")
+	if t.s.mode == modeSim {
+		c.run = t.s
+	}
 	if c.L.holder.Load() != t {
 		// Checked before anything changes, so that the Cond stays usable.
 		panic(fmt.Sprintf("sched: Cond.Wait by task %d, which does not hold the Cond's Mutex", t.id))
@@ -43,6 +47,7 @@ func (c *Cond) Wait(t *Task) {
 
 // Signal wakes the task that has waited longest, if any.
 func (c *Cond) Signal() {
+	pointIn(c.run)
 	c.mu.Lock()
 	t := popWakeable(&c.waiters)
 	c.mu.Unlock()
@@ -53,6 +58,7 @@ func (c *Cond) Signal() {
 
 // Broadcast wakes every waiting task.
 func (c *Cond) Broadcast() {
+	pointIn(c.run)
 	c.mu.Lock()
 	var woken taskList
 	for t := popWakeable(&c.waiters); t != nil; t = popWakeable(&c.waiters) {

@@ -58,6 +58,9 @@ func (c *coroutine) Run() {
 			}
 			next.co, next.w, next.state, next.budget = c, w, stateRunning, budgetPerRun
 			next.resumes++
+			if w.s.mode == modeSim {
+				w.s.sim.cur = next
+			}
 			c.t, t = next, next
 			if w.s.tracer != nil {
 				w.s.tracer.Resume(t, w.id)

@@ -120,7 +120,8 @@ func trimParkStack(st []byte) []byte {
 	const pkg = "github.com/weavert/weave/sched."
 	internal := func(fn []byte) bool {
 		for _, p := range []string{"runtime/debug.Stack", pkg + "stack", pkg + "trimParkStack", pkg + "(*Task).suspend",
-			pkg + "(*Task).park", pkg + "(*Task).beginUnwind", pkg + "(*Task).unwind"} {
+			pkg + "(*Task).park", pkg + "(*Task).beginUnwind", pkg + "(*Task).unwind", pkg + "(*Task).yield",
+			pkg + "(*Task).Yield", pkg + "(*Task).enter", pkg + "(*sim).point"} {
 			if bytes.HasPrefix(fn, []byte(p)) {
 				return true
 			}

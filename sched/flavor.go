@@ -124,7 +124,7 @@ func (w *worker) next() *Task {
 	s := w.s
 	s.runTimers(w)
 	if s.mode == modeSim {
-		return s.sim.choose()
+		return s.sim.choose(w)
 	}
 	if w.inboxLen.Load() > 0 {
 		if t := w.takeInbox(); t != nil {

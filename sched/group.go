@@ -99,8 +99,7 @@ func (g *Group) takeSlot(t *Task, wait bool) bool {
 func (g *Group) start(w *worker, t *Task, name string, f func(t *Task) error) {
 	nt := w.newTask(t, g.sc.ctx, name, f, f)
 	g.sc.join(nt, true)
-	w.push(nt)
-	w.s.wakep()
+	w.start(t, nt)
 }
 
 // SetLimit makes at most n tasks started by Go run at once; n < 0 means no
@@ -157,7 +156,7 @@ var ErrGroupTaskAborted = errors.New("sched: a task of the group panicked or exi
 // runs. The end of t's context does not end the wait: the group's tasks
 // are cancelled with it, and Wait waits for them to end, as a nursery does.
 func (g *Group) Wait(t *Task) error {
-	t.running("Group.Wait")
+	t.enter("Group.Wait")
 	sc := &g.sc
 	if sc.wait(t, WaitGroupWait) != intrNone {
 		t.unwind()

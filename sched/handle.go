@@ -46,8 +46,7 @@ func SpawnNamed[V any](t *Task, name string, f func(t *Task) (V, error)) *Handle
 	h.id = nt.id
 	h.sc.direct = 1
 	h.sc.join(nt, true)
-	w.push(nt)
-	w.s.wakep()
+	w.start(t, nt)
 	return h
 }
 
@@ -68,7 +67,7 @@ func (h *Handle[V]) Cancel() { h.sc.end(context.Canceled, nil) }
 // context's error, and h's task goes on. Wait may be called by several
 // tasks, each as often as it likes.
 func (h *Handle[V]) Wait(t *Task) (V, error) {
-	t.running("Handle.Wait")
+	t.enter("Handle.Wait")
 	sc := &h.sc
 	switch sc.wait(t, WaitHandle) {
 	case intrCancel:

@@ -96,6 +96,9 @@ func (m *Mutex) TryLock(t *Task) bool {
 // It may be called by any task of the Run m belongs to, not only the one that
 // locked m, as with sync.Mutex. It panics if m is not locked.
 func (m *Mutex) Unlock() {
+	if h := m.holder.Load(); h != nil {
+		pointIn(h.s)
+	}
 	m.holder.Store(nil)
 	if m.state.CompareAndSwap(1, 0) {
 		return
@@ -155,6 +158,7 @@ type WaitGroup struct {
 	n       atomic.Int64
 	mu      sync.Mutex
 	waiters taskList
+	run     *state // the deterministic run that used it last (pointIn)
 }
 
 // Add adds delta, which may be negative, to the counter. When it reaches
@@ -162,6 +166,7 @@ type WaitGroup struct {
 // wg belongs to; it panics if the counter goes negative. Each Done happens
 // before the Wait it releases returns.
 func (wg *WaitGroup) Add(delta int) {
+	pointIn(wg.run)
 	v := wg.n.Add(int64(delta))
 	if v < 0 {
 		panic("sched: negative WaitGroup counter")
@@ -192,6 +197,9 @@ func (wg *WaitGroup) Go(t *Task, f func(t *Task) error) {
 	if f == nil {
 		panic("sched: WaitGroup.Go with a nil function")
 	}
+	if t.s.mode == modeSim {
+		wg.run = t.s
+	}
 	wg.Add(1)
 	t.spawn("", func(t *Task) error {
 		defer wg.Done()
@@ -203,6 +211,9 @@ func (wg *WaitGroup) Go(t *Task, f func(t *Task) error) {
 // runs.
 func (wg *WaitGroup) Wait(t *Task) {
 	t.enter("WaitGroup.Wait")
+	if t.s.mode == modeSim {
+		wg.run = t.s
+	}
 	if wg.n.Load() == 0 {
 		return
 	}

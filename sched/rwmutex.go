@@ -25,6 +25,7 @@ type RWMutex struct {
 	nread   int        // read locks held, over all readers
 	rq, wq  taskList   // tasks waiting in RLock, in Lock
 	nw      int        // tasks in wq
+	run     *state     // the deterministic run that used it last (pointIn)
 }
 
 // readHold is a task's read locks of an RWMutex.
@@ -49,6 +50,7 @@ func (rw *RWMutex) TryLock(t *Task) bool {
 // longest-waiting writer. It may be called by any task of the Run rw belongs
 // to. It panics if rw is not locked for writing.
 func (rw *RWMutex) Unlock() {
+	pointIn(rw.run)
 	rw.mu.Lock()
 	if rw.writer == nil {
 		rw.mu.Unlock()
@@ -78,6 +80,9 @@ func (rw *RWMutex) TryRLock(t *Task) bool {
 
 // lock locks rw for t, to read if read, parking t until it may.
 func (rw *RWMutex) lock(t *Task, read bool) {
+	if t.s.mode == modeSim {
+		rw.run = t.s
+	}
 	rw.mu.Lock()
 	if rw.grantLocked(t, read) {
 		rw.mu.Unlock()
@@ -128,6 +133,9 @@ func (rw *RWMutex) grantLocked(t *Task, read bool) bool {
 // RUnlock undoes one RLock of t. The last reader out hands rw to the
 // longest-waiting writer. It panics if t holds no read lock of rw.
 func (rw *RWMutex) RUnlock(t *Task) {
+	if t.s.mode == modeSim {
+		t.s.sim.point(t)
+	}
 	rw.mu.Lock()
 	i := rw.readerLocked(t)
 	if i < 0 {

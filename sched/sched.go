@@ -21,6 +21,7 @@ type Scheduler struct {
 	timed      bool
 	chooser    Chooser
 	maxSteps   uint64
+	parkOnly   bool
 	running    atomic.Bool
 
 	statsMu sync.Mutex
@@ -204,7 +205,7 @@ func newState(s *Scheduler) *state {
 	switch {
 	case s.chooser != nil:
 		st.mode = modeSim
-		st.sim = newSim(s.chooser, s.maxSteps)
+		st.sim = newSim(st, s.chooser, s.maxSteps, s.parkOnly)
 		st.clock = simClock{st.sim}
 		st.locked = false
 		st.n = 1

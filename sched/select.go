@@ -13,6 +13,7 @@ import (
 // allocates nothing.
 type Case interface {
 	mutex() *sync.Mutex // nil for a case on a nil channel, which never proceeds
+	noteRun(t *Task)    // see Chan.noteRun
 	// try completes the case if it can without waiting, with the channel's
 	// lock held, and returns a task to wake.
 	try() (done bool, partner *Task)
@@ -58,6 +59,7 @@ type doneCase struct {
 }
 
 func (d *doneCase) mutex() *sync.Mutex { return &d.mu }
+func (d *doneCase) noteRun(*Task)      {}
 
 func (d *doneCase) appendCase(b []byte, _ func(any) string, _ bool) []byte {
 	return append(b, "context"...)
@@ -109,6 +111,8 @@ type chanCase[T any] struct {
 	w      waiter[T]
 	queued bool // w was queued: if chosen, what it moved is in it
 }
+
+func (cc *chanCase[T]) noteRun(t *Task) { cc.c.noteRun(t) }
 
 func (cc *chanCase[T]) mutex() *sync.Mutex {
 	if cc.c == nil {
@@ -301,6 +305,7 @@ func selectCases(t *Task, cases []Case, block bool) int {
 	sel.order = sel.order[:0]
 	for i, c := range cases {
 		c.reset()
+		c.noteRun(t)
 		if m := c.mutex(); m != nil {
 			sel.locks = append(sel.locks, m)
 		}

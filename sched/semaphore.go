@@ -16,6 +16,7 @@ type Semaphore struct {
 	size    int64
 	cur     int64
 	waiters []semWaiter // in the order they came
+	run     *state      // the deterministic run that used it last (pointIn)
 }
 
 type semWaiter struct {
@@ -37,6 +38,9 @@ func NewSemaphore(n int64) *Semaphore {
 // the semaphore's size, which no wait could give.
 func (s *Semaphore) Acquire(t *Task, n int64) error {
 	t.enter("Semaphore.Acquire")
+	if t.s.mode == modeSim {
+		s.run = t.s
+	}
 	if n < 0 || n > s.size {
 		panic(fmt.Sprintf("sched: Semaphore.Acquire of %d, on a semaphore of %d", n, s.size))
 	}
@@ -72,6 +76,7 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 // It may be called by any task of the Run s belongs to. It panics if it
 // gives back more than was taken.
 func (s *Semaphore) Release(n int64) {
+	pointIn(s.run)
 	s.mu.Lock()
 	s.cur -= n
 	if s.cur < 0 {

@@ -1,10 +1,13 @@
 package sched
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -23,9 +26,20 @@ type Chooser interface {
 //
 //   - One thread: Threads and LockThreads are ignored.
 //   - At every step, ch chooses the task to run among the runnable ones.
-//   - A virtual clock (WithClock is ignored) starts at SimEpoch() and moves only
+//     A step comes where a task parks, yields or ends, and also, unless
+//     ParkPointsOnly, right before each operation of a task on a primitive
+//     (Send, Recv, Select, Close, Lock, Unlock, RLock, RUnlock, TryLock and
+//     the other Try forms, WaitGroup's Add, Done and Wait, Cond's Wait,
+//     Signal and Broadcast, Semaphore's Acquire and Release, a Group's or
+//     Handle's Wait) and right after it starts a task: where a real
+//     scheduler may preempt it, so that interleavings with no wait between
+//     two operations are explored too. Where only the running task could
+//     run, there is no step.
+//   - A virtual clock (WithClock is ignored) starts at SimEpoch(). It moves
 //     when no task is runnable, straight to the earliest timer: an hour of
-//     Sleep takes no real time.
+//     Sleep takes no real time. With a ClockChooser it may also move at a
+//     step while tasks are runnable, straight to the earliest timer, which
+//     fires there: time passing while tasks compute.
 //   - Await returns ErrDeterministic without running its function: real
 //     I/O has no place in a reproducible run.
 //   - A context that a task cancels wakes its waiters (Sleep, Select with
@@ -45,6 +59,29 @@ func Deterministic(ch Chooser) Option {
 		panic("sched: Deterministic(nil)")
 	}
 	return func(s *Scheduler) { s.chooser = ch }
+}
+
+// ClockChooser is a Chooser that also decides when virtual time passes while
+// tasks can still run. At a step where a timer is pending, the scheduler
+// asks AdvanceClock first; if it reports true, the clock moves to the next
+// timer and fires it (and the others due then) before the task to run is
+// chosen: a model of time passing while tasks compute, so that a timeout can
+// fire in the middle of work. A Chooser that is not a ClockChooser lets time
+// pass only when no task can run.
+type ClockChooser interface {
+	Chooser
+	// AdvanceClock reports whether time moves to the next timer, due in
+	// wait, before the next of the runnable tasks runs. The same rules as
+	// Choose apply.
+	AdvanceClock(runnable []*Task, wait time.Duration) bool
+}
+
+// ParkPointsOnly makes a deterministic run choose only where a task parks,
+// yields or ends, as a cooperative scheduler switches, rather than also
+// before every operation on a primitive and every task start. It explores
+// fewer interleavings, in fewer steps.
+func ParkPointsOnly() Option {
+	return func(s *Scheduler) { s.parkOnly = true }
 }
 
 // MaxSteps ends a deterministic run after n scheduling steps with a
@@ -85,10 +122,16 @@ var ErrStepLimit = errors.New("sched: step limit")
 type StepLimitError struct {
 	Steps    uint64
 	Runnable int // tasks still runnable at the end
+	// Tasks are the tasks left, by ID: a runnable one "waits on" nothing,
+	// and WaitsOn says what it did last; a parked one, what it waits for.
+	Tasks []ParkedTask
 }
 
 func (e *StepLimitError) Error() string {
-	return fmt.Sprintf("sched: step limit: still running after %d steps, with %d runnable tasks (a livelock?)", e.Steps, e.Runnable)
+	var b strings.Builder
+	fmt.Fprintf(&b, "sched: step limit: still running after %d steps, with %d runnable tasks (a livelock?):", e.Steps, e.Runnable)
+	writeParked(&b, e.Tasks, true)
+	return b.String()
 }
 
 // Is reports whether target is ErrStepLimit.
@@ -97,7 +140,11 @@ func (e *StepLimitError) Is(target error) bool { return target == ErrStepLimit }
 // sim is the state of a deterministic run. Only its one worker touches it,
 // or the task that worker runs.
 type sim struct {
+	s        *state
 	ch       Chooser
+	clock    ClockChooser // ch, if it decides when time passes
+	parkOnly bool         // ParkPointsOnly
+	cur      *Task        // the task running, or the last that ran
 	runnable []*Task
 	step     uint64
 	max      uint64
@@ -110,8 +157,9 @@ type sim struct {
 	rng      *rand.Rand
 }
 
-func newSim(ch Chooser, max uint64) *sim {
-	m := &sim{ch: ch, max: max, sum: fnvOffset}
+func newSim(s *state, ch Chooser, max uint64, parkOnly bool) *sim {
+	m := &sim{s: s, ch: ch, max: max, sum: fnvOffset, parkOnly: parkOnly}
+	m.clock, _ = ch.(ClockChooser)
 	m.rng = rand.New(&m.pcg)
 	return m
 }
@@ -123,8 +171,10 @@ const (
 
 func (m *sim) mix(x uint64) { m.sum = (m.sum ^ x) * fnvPrime }
 
-// choose takes the next task: the Chooser's pick among the runnable ones.
-func (m *sim) choose() *Task {
+// choose takes the next task for w, the run's worker: the Chooser's pick
+// among the runnable ones, after moving time on to the next timer if a
+// ClockChooser says so.
+func (m *sim) choose(w *worker) *Task {
 	m.poll()
 	n := len(m.runnable)
 	if n == 0 {
@@ -133,6 +183,19 @@ func (m *sim) choose() *Task {
 	if m.max > 0 && m.step >= m.max {
 		m.over = true
 		return nil
+	}
+	if next := m.s.timers.next.Load(); next != never && m.clock != nil && m.clock.AdvanceClock(m.runnable, time.Duration(max(next-m.now, 0))) {
+		m.step++
+		m.mix(uint64(n))
+		m.mix(clockStep)
+		m.now = max(m.now, next)
+		m.mix(uint64(m.now))
+		m.s.runTimers(w)
+		n = len(m.runnable)
+		if m.max > 0 && m.step >= m.max {
+			m.over = true
+			return nil
+		}
 	}
 	m.step++
 	i := m.ch.Choose(m.runnable)
@@ -147,6 +210,55 @@ func (m *sim) choose() *Task {
 	m.mix(t.id)
 	m.mix(uint64(m.now))
 	return t
+}
+
+// pointIn is a decision point (sim.point) for an operation that takes no
+// task (Unlock, Close, Done, Signal): s is the run the primitive was last
+// used in, or nil, and the running task is its worker's.
+func pointIn(s *state) {
+	if s != nil && s.mode == modeSim {
+		s.sim.point(s.sim.cur)
+	}
+}
+
+// left describes the tasks of a run stopped at its step limit, for the
+// report, and makes each put its stack there when it is closed: a runnable
+// one by what it did last, a parked one by what it waits on.
+func (s *state) left() []ParkedTask {
+	var tasks []*Task
+	for c := range s.cos {
+		if t := c.t; t != nil && t.state != stateDone {
+			tasks = append(tasks, t)
+		}
+	}
+	slices.SortFunc(tasks, func(a, b *Task) int { return cmp.Compare(a.id, b.id) })
+	r := reportOn(tasks)
+	for i, t := range tasks {
+		if t.state != stateParked {
+			r[i].WaitsOn = "nothing: runnable, last did " + cmp.Or(t.lastOp, "nothing yet")
+		}
+	}
+	return r
+}
+
+// clockStep is what a step that moves the clock adds to the checksum, where
+// another adds the ID of the task it runs.
+const clockStep = 1<<64 - 1
+
+// point is a decision point of a deterministic run, before an operation of
+// the running task on a primitive or the start of a task: the Chooser may
+// run another task first, as a real scheduler may preempt there (and time
+// may pass, for a ClockChooser). Where no choice is possible (nothing else
+// can run, and no timer is pending for a ClockChooser) it is no step.
+func (m *sim) point(t *Task) {
+	if m.parkOnly || t == nil || t.state != stateRunning || t.co == nil || t.co.closing {
+		return
+	}
+	if len(m.runnable) == 0 && (m.clock == nil || m.s.timers.next.Load() == never) {
+		return
+	}
+	t.state = stateYielded
+	t.suspend()
 }
 
 // shuffle shuffles order, which holds 0 to n-1, as rand.Perm would, with a
@@ -233,7 +345,7 @@ func (w *worker) simNext() *Task {
 		}
 		var limit *StepLimitError
 		if m.over {
-			limit = &StepLimitError{Steps: m.step, Runnable: len(m.runnable)}
+			limit = &StepLimitError{Steps: m.step, Runnable: len(m.runnable), Tasks: s.left()}
 		} else if unwind := s.stuck(); unwind != nil {
 			s.unwindAll(unwind)
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,11 +160,18 @@ func TestDeterministicStepLimit(t *testing.T) {
 	unwound := false
 	err := s.Run(func(t *sched.Task) error {
 		flag := false
-		t.Go(func(t *sched.Task) error {
+		var mu sched.Mutex
+		t.GoNamed("spinner", func(t *sched.Task) error {
 			defer func() { unwound = true }()
 			for !flag { // nobody sets it: a livelock
-				t.Yield()
+				if mu.TryLock(t) {
+					mu.Unlock()
+				}
 			}
+			return nil
+		})
+		t.GoNamed("stuck", func(t *sched.Task) error {
+			sched.NewChan[int](0).Recv(t)
 			return nil
 		})
 		return nil
@@ -171,6 +179,14 @@ func TestDeterministicStepLimit(t *testing.T) {
 	var sl *sched.StepLimitError
 	if !errors.As(err, &sl) || !errors.Is(err, sched.ErrStepLimit) || sl.Steps != 500 {
 		t.Fatalf("Run = %v, want a step limit at 500", err)
+	}
+	// The report names every task left, what a runnable one did last, what
+	// a parked one waits on, and where each was.
+	if len(sl.Tasks) != 2 || sl.Tasks[0].Name != "spinner" || sl.Tasks[1].Name != "stuck" ||
+		!strings.Contains(sl.Tasks[0].WaitsOn, "runnable, last did Mutex.TryLock") ||
+		!strings.HasPrefix(sl.Tasks[1].WaitsOn, "chan receive on") ||
+		!strings.Contains(string(sl.Tasks[0].Stack), "sim_test.go") || !strings.Contains(string(sl.Tasks[1].Stack), "sim_test.go") {
+		t.Fatalf("the report does not say what the tasks left were doing:\n%v", err)
 	}
 	if !unwound {
 		t.Error("the spinning task was not unwound")

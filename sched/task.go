@@ -62,8 +62,10 @@ type Task struct {
 	waitLock graphLock
 	waitRead bool
 	mark     uint64
-	waiter   any          // the last channel waiter this task used, for reuse
-	sel      *selectState // its Selects' scratch, from its first Select on
+
+	lastOp string       // in a deterministic run, its last operation, for reports
+	waiter any          // the last channel waiter this task used, for reuse
+	sel    *selectState // its Selects' scratch, from its first Select on
 
 	resumes uint64 // times it started or resumed running
 	runNs   int64  // time it ran, with MeasureRunTime
@@ -150,8 +152,7 @@ func (t *Task) spawn(name string, f, origin func(t *Task) error) {
 	if sc := t.scope; sc != nil {
 		sc.join(nt, false)
 	}
-	w.push(nt)
-	w.s.wakep()
+	w.start(t, nt)
 }
 
 // running returns t's worker, or panics if t is not the running task.
@@ -163,15 +164,19 @@ func (t *Task) running(op string) *worker {
 }
 
 // enter begins op, an operation of a primitive, for t: it checks that t is
-// the running task, and counts the operation against t's budget, yielding
-// first once the budget is spent.
+// the running task, gives a deterministic run a decision point, and counts
+// the operation against t's budget, yielding first once the budget is spent.
 func (t *Task) enter(op string) {
 	if t.state != stateRunning {
 		t.notRunning(op)
 	}
+	if t.s.mode == modeSim {
+		t.lastOp = op
+		t.s.sim.point(t)
+	}
 	t.budget--
 	if t.budget <= 0 {
-		t.Yield()
+		t.yield()
 	}
 }
 
@@ -189,8 +194,17 @@ func (t *Task) notRunning(op string) {
 // worker, it returns at once, without a switch. A task that never yields or
 // parks keeps its worker to itself.
 func (t *Task) Yield() {
-	w := t.running("Yield")
-	if w.alone() {
+	t.running("Yield")
+	if t.s.mode == modeSim {
+		t.lastOp = "Yield"
+	}
+	t.yield()
+}
+
+// yield is Yield for t, running: a yield of its own, or one that spending
+// its budget forces.
+func (t *Task) yield() {
+	if t.w.alone() {
 		t.budget = budgetPerRun
 		return
 	}
@@ -249,6 +263,10 @@ func (t *Task) suspend() {
 		t.usedElsewhere()
 	}
 	if !c.e.Yield() {
+		if r := t.report; r != nil { // closed at the run's end: where it was
+			t.report = nil
+			*r = trimParkStack(stack())
+		}
 		c.e.Unwind()
 	}
 }

@@ -193,6 +193,7 @@ type timeoutCase struct {
 }
 
 func (c *timeoutCase) mutex() *sync.Mutex { return &c.mu }
+func (c *timeoutCase) noteRun(*Task)      {}
 
 func (c *timeoutCase) appendCase(b []byte, _ func(any) string, _ bool) []byte {
 	return fmt.Appendf(b, "timeout %v", c.d)

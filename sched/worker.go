@@ -98,6 +98,17 @@ func (w *worker) newTask(parent *Task, ctx context.Context, name string, f func(
 	return t
 }
 
+// start makes nt, a new task that t started, runnable. In a deterministic
+// run the start is a decision point: the new task may run first.
+func (w *worker) start(t, nt *Task) {
+	w.push(nt)
+	if w.s.mode == modeSim {
+		w.s.sim.point(t)
+		return
+	}
+	w.s.wakep()
+}
+
 // main is the worker's goroutine. A task that calls runtime.Goexit ends its
 // coroutine, and iter.Pull then ends the goroutine that resumed it, which is
 // this one: the worker carries on from a new goroutine.
@@ -153,6 +164,9 @@ func (w *worker) execute(t *Task) {
 	t.state = stateRunning
 	t.budget = budgetPerRun
 	t.resumes++
+	if w.s.mode == modeSim {
+		w.s.sim.cur = t
+	}
 	if w.s.tracer != nil {
 		w.s.tracer.Resume(t, w.id)
 	}

@@ -9,19 +9,20 @@ import (
 
 // benchSteps runs body in deterministic runs, and reports the scheduling
 // steps per second.
-func benchSteps(b *testing.B, strat simtest.Strategy, body func(*sched.Task) error) {
+func benchSteps(b *testing.B, strat simtest.Strategy, body func(*sched.Task) error, opts ...sched.Option) {
 	b.ReportAllocs()
 	var steps uint64
 	seed := uint64(0)
 	for b.Loop() {
 		seed++
-		s := sched.New(sched.Deterministic(strat.Chooser(seed)))
+		s := sched.New(append(opts, sched.Deterministic(strat.Chooser(seed)))...)
 		if err := s.Run(body); err != nil {
 			b.Fatal(err)
 		}
 		steps += s.LastRun().Steps
 	}
 	b.ReportMetric(float64(steps)/b.Elapsed().Seconds(), "steps/s")
+	b.ReportMetric(float64(steps)/float64(b.N), "steps/run")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(steps), "ns/step")
 }
 
@@ -60,6 +61,7 @@ func yielders(t *sched.Task) error {
 
 func BenchmarkSteps(b *testing.B) {
 	b.Run("pingpong/random", func(b *testing.B) { benchSteps(b, simtest.Random(), pingPong) })
+	b.Run("pingpong/random/parks", func(b *testing.B) { benchSteps(b, simtest.Random(), pingPong, sched.ParkPointsOnly()) })
 	b.Run("pingpong/pct3", func(b *testing.B) { benchSteps(b, simtest.PCT(3).WithSteps(40_000), pingPong) })
 	b.Run("yield100/random", func(b *testing.B) { benchSteps(b, simtest.Random(), yielders) })
 	b.Run("yield100/pct3", func(b *testing.B) { benchSteps(b, simtest.PCT(3).WithSteps(10_000), yielders) })

@@ -3,6 +3,7 @@ package simtest
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/weavert/weave/sched"
 )
@@ -17,16 +18,20 @@ type NondeterminismError struct {
 }
 
 // Decision is one scheduling step: the runnable tasks, in the order the
-// scheduler offered them, and the one that ran. A run that had ended before
-// the step has no runnable tasks.
+// scheduler offered them, and the one that ran, or 0 if the step moved the
+// clock to the next timer instead (sched.ClockChooser). A run that had ended
+// before the step has no runnable tasks.
 type Decision struct {
 	Runnable []uint64
 	Ran      uint64
 }
 
 func (d Decision) String() string {
-	if len(d.Runnable) == 0 {
+	switch {
+	case len(d.Runnable) == 0:
 		return "the run had ended"
+	case d.Ran == 0:
+		return fmt.Sprintf("moved the clock, with %v runnable", d.Runnable)
 	}
 	return fmt.Sprintf("ran task %d of %v", d.Ran, d.Runnable)
 }
@@ -48,13 +53,27 @@ type recorder struct {
 }
 
 func (r *recorder) Choose(runnable []*sched.Task) int {
+	i := r.inner.Choose(runnable)
+	r.record(runnable, runnable[i].ID())
+	return i
+}
+
+// AdvanceClock records the clock's moves as steps of their own.
+func (r *recorder) AdvanceClock(runnable []*sched.Task, wait time.Duration) bool {
+	cc, ok := r.inner.(sched.ClockChooser)
+	if !ok || !cc.AdvanceClock(runnable, wait) {
+		return false
+	}
+	r.record(runnable, 0)
+	return true
+}
+
+func (r *recorder) record(runnable []*sched.Task, ran uint64) {
 	for _, t := range runnable {
 		r.ids = append(r.ids, t.ID())
 	}
 	r.ends = append(r.ends, len(r.ids))
-	i := r.inner.Choose(runnable)
-	r.ran = append(r.ran, runnable[i].ID())
-	return i
+	r.ran = append(r.ran, ran)
 }
 
 func (r *recorder) decision(step int) Decision {

@@ -11,12 +11,23 @@
 //
 // A deterministic run (sched.Deterministic) has one thread. At every
 // scheduling step, a sched.Chooser picks the next task among the runnable
-// ones; time is virtual, and moves only when no task can run, straight to
-// the next timer, so that an hour of Sleep costs nothing; and nothing comes
-// in from outside: Await returns sched.ErrDeterministic without running its
-// function. A run is then a function of its program and its choices. The
-// scheduler keeps a checksum of every decision (sched.RunStats): the same
-// seed gives the same checksum, every time.
+// ones. A step comes where a task parks, yields or ends, and right before
+// each operation of a task on a primitive (Lock, Unlock, Send, Recv, Select,
+// Close, Add, Done, Wait, Signal, ...) and after each task start: where a
+// real scheduler may preempt, so that two tasks that take two free locks in
+// opposite orders, with nothing between, can interleave. ParkPointsOnly
+// keeps only the first kind, in fewer steps.
+//
+// Time is virtual. It moves when no task can run, straight to the next
+// timer, so that an hour of Sleep costs nothing; and, by the seed's choice,
+// at a step while tasks can run, to model time passing while they compute
+// (every strategy moves the clock to a timer due in w with probability
+// 1 µs / w at each step): a deadline can pass in the middle of the work it
+// bounds. Nothing comes in from outside: Await returns
+// sched.ErrDeterministic without running its function. A run is then a
+// function of its program and its choices. The scheduler keeps a checksum
+// of every decision (sched.RunStats): the same seed gives the same
+// checksum, every time.
 //
 // A Strategy makes the choices from a seed:
 //

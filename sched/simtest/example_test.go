@@ -69,8 +69,8 @@ func Example() {
 	f, stats = simtest.Explore(bank(ordered), simtest.Seeds(1000))
 	fmt.Println("fixed:", f == nil, "after", stats.Runs, "runs")
 	// Output:
-	// lock cycle after 2 runs: seed 2, step 5
+	// lock cycle after 2 runs: seed 2, step 13
 	// replay with -weave.seed=2 -weave.strategy=random
-	// replayed: lock cycle at step 5 same checksum: true
+	// replayed: lock cycle at step 13 same checksum: true
 	// fixed: true after 1000 runs
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/weavert/weave/sched"
 )
@@ -103,11 +104,15 @@ func (s Strategy) Chooser(seed uint64) sched.Chooser {
 	if k == 0 {
 		k = defaultSteps
 	}
-	return &pctChooser{p: newPCT(seed, s.depth, k)}
+	return &pctChooser{p: newPCT(seed, s.depth, k), clock: rand.NewPCG(seed, clockStream)}
 }
 
 // seedStream is the PCG stream of every strategy: a seed alone names a run.
-const seedStream = 0x9e3779b97f4a7c15
+// PCT's clock draws from clockStream.
+const (
+	seedStream  = 0x9e3779b97f4a7c15
+	clockStream = 0xc2b2ae3d27d4eb4f
+)
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seedStream)) }
 
@@ -134,6 +139,24 @@ func (r randomPicker) pick(n int) int {
 type randomChooser struct{ p randomPicker }
 
 func (c *randomChooser) Choose(runnable []*sched.Task) int { return c.p.pick(len(runnable)) }
+
+// AdvanceClock: see clockMoves.
+func (c *randomChooser) AdvanceClock(_ []*sched.Task, wait time.Duration) bool {
+	return clockMoves(c.p.pcg, wait)
+}
+
+// quantum is the work a step stands for, in the model of time passing while
+// tasks compute: every strategy moves the clock to a timer due in wait at a
+// step with probability quantum/wait (always, for a timer due within a
+// quantum). So a deadline of a millisecond passes in the middle of about a
+// thousand steps of work, on average, and one of a nanosecond at the next
+// step: a seed can place a timeout anywhere in the work it bounds, and
+// does so about as often as a loaded machine would.
+const quantum = time.Microsecond
+
+func clockMoves(src rand.Source, wait time.Duration) bool {
+	return wait <= quantum || src.Uint64()%uint64(wait) < uint64(quantum)
+}
 
 // pct is the state of one PCT run, on task IDs alone.
 type pct struct {
@@ -225,8 +248,9 @@ func (p *pct) highest(ids []uint64) int {
 }
 
 type pctChooser struct {
-	p   *pct
-	ids []uint64 // the runnable tasks' IDs, reused from step to step
+	p     *pct
+	ids   []uint64  // the runnable tasks' IDs, reused from step to step
+	clock *rand.PCG // for AdvanceClock
 }
 
 func (c *pctChooser) Choose(runnable []*sched.Task) int {
@@ -235,4 +259,11 @@ func (c *pctChooser) Choose(runnable []*sched.Task) int {
 		c.ids = append(c.ids, t.ID())
 	}
 	return c.p.pick(c.ids)
+}
+
+// AdvanceClock: see clockMoves. It draws from a stream of its own, so that
+// the tasks' priorities and change points are those PCT would give without
+// timers.
+func (c *pctChooser) AdvanceClock(_ []*sched.Task, wait time.Duration) bool {
+	return clockMoves(c.clock, wait)
 }

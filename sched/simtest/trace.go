@@ -22,7 +22,10 @@ type tracer struct {
 	start    time.Time
 	started  bool
 	failedAt uint64 // the step of the first task that failed; 0: none yet
-	b        strings.Builder
+	// clockMoves: the last step moved the clock while tasks could run;
+	// the next event, which the timer causes, says so first.
+	clockMoves bool
+	b          strings.Builder
 	// The objects tasks wait on are named #1, #2, ... in the order they
 	// first appear, rather than by their addresses, so that the trace of a
 	// replay is the same text: addresses change from run to run.
@@ -56,10 +59,25 @@ func (tr *tracer) Choose(runnable []*sched.Task) int {
 	return tr.inner.Choose(runnable)
 }
 
+// AdvanceClock counts the clock's moves as steps, and writes them.
+func (tr *tracer) AdvanceClock(runnable []*sched.Task, wait time.Duration) bool {
+	cc, ok := tr.inner.(sched.ClockChooser)
+	if !ok || !cc.AdvanceClock(runnable, wait) {
+		return false
+	}
+	tr.step++
+	tr.clockMoves = true
+	return true
+}
+
 func (tr *tracer) event(t *sched.Task, format string, args ...any) {
 	now := t.Now()
 	if !tr.started {
 		tr.start, tr.started = now, true
+	}
+	if tr.clockMoves {
+		tr.clockMoves = false
+		fmt.Fprintf(&tr.b, "step %d +%v: the clock moves to the next timer, while tasks could still run\n", tr.step, now.Sub(tr.start))
 	}
 	fmt.Fprintf(&tr.b, "step %d +%v: task %s ", tr.step, now.Sub(tr.start), label(t))
 	fmt.Fprintf(&tr.b, format, args...)

@@ -32,12 +32,22 @@ func (b Bug) Options(seeds int) []simtest.Option {
 	return opts
 }
 
+// ByName returns the bug of All with that name, or panics.
+func ByName(name string) Bug {
+	for _, b := range All {
+		if b.Name == name {
+			return b
+		}
+	}
+	panic("bugs: no bug " + name)
+}
+
 // All is the catalogue, in the order of docs/simtest.md.
 var All = []Bug{
 	{
 		Name:    "double-lock",
 		Pattern: "double locking: a method that holds a lock calls a helper that takes it again, on a path that only some schedules reach (Docker, Kubernetes)",
-		Failure: "lock cycle", Strategy: simtest.Random(), Budget: 20,
+		Failure: "lock cycle", Strategy: simtest.Random(), Budget: 40,
 		Buggy: doubleLockBuggy, Fixed: doubleLockFixed,
 	},
 	{
@@ -61,7 +71,7 @@ var All = []Bug{
 	{
 		Name:    "waitgroup-add-late",
 		Pattern: "WaitGroup.Add inside the started goroutine: Wait may run before Add and return early",
-		Failure: "error", Strategy: simtest.Random(), Budget: 20,
+		Failure: "error", Strategy: simtest.Random(), Budget: 40,
 		Buggy: waitGroupAddLateBuggy, Fixed: waitGroupAddLateFixed,
 	},
 	{
@@ -79,7 +89,7 @@ var All = []Bug{
 	{
 		Name:    "mutex-across-send",
 		Pattern: "a mutex held across a channel send whose receiver must take the same mutex first (Docker, etcd)",
-		Failure: "deadlock", Strategy: simtest.Random(), Budget: 20,
+		Failure: "deadlock", Strategy: simtest.Random(), Budget: 40,
 		Buggy: mutexAcrossSendBuggy, Fixed: mutexAcrossSendFixed,
 	},
 	{
@@ -115,19 +125,19 @@ var All = []Bug{
 	{
 		Name:    "lost-notify",
 		Pattern: "a non-blocking send on an unbuffered channel drops the notification when the waiter is not yet waiting (gRPC, etcd)",
-		Failure: "deadlock", Strategy: simtest.Random(), Budget: 20,
+		Failure: "deadlock", Strategy: simtest.Random(), Budget: 40,
 		Buggy: lostNotifyBuggy, Fixed: lostNotifyFixed,
 	},
 	{
 		Name:    "spin-holding-lock",
 		Pattern: "a busy-wait loop (runtime.Gosched) holding the lock that the task it waits for needs: a livelock",
-		Failure: "step limit", Strategy: simtest.Random(), Budget: 20, MaxSteps: 10_000,
+		Failure: "step limit", Strategy: simtest.Random(), Budget: 40, MaxSteps: 10_000,
 		Buggy: spinHoldingLockBuggy, Fixed: spinHoldingLockFixed,
 	},
 	{
 		Name:    "missing-unlock",
 		Pattern: "an early return that skips Unlock: the next Lock waits forever",
-		Failure: "deadlock", Strategy: simtest.Random(), Budget: 20,
+		Failure: "deadlock", Strategy: simtest.Random(), Budget: 40,
 		Buggy: missingUnlockBuggy, Fixed: missingUnlockFixed,
 	},
 	{
@@ -141,5 +151,29 @@ var All = []Bug{
 		Pattern: "an atomicity violation deep in a loop: a read-modify-write of one key among many undoes a concurrent delete (CockroachDB, etcd)",
 		Failure: "error", Strategy: simtest.PCT(2), Budget: 300,
 		Buggy: compactionBuggy, Fixed: compactionFixed,
+	},
+	{
+		Name:    "lock-order-no-yield",
+		Pattern: "lock-order inversion with nothing between the two Locks: only a preemption right before a Lock interleaves the tasks",
+		Failure: "lock cycle", Strategy: simtest.Random(), Budget: 40,
+		Buggy: lockOrderNoYieldBuggy, Fixed: lockOrderNoYieldFixed,
+	},
+	{
+		Name:    "timeout-mid-work",
+		Pattern: "a watchdog's deadline passes while the job it watches still computes, and it releases what the job still uses (Kubernetes, Docker)",
+		Failure: "panic", Strategy: simtest.Random(), Budget: 40,
+		Buggy: timeoutMidWorkBuggy, Fixed: timeoutMidWorkFixed,
+	},
+	{
+		Name:    "cond-deadlock-deferred",
+		Pattern: "one condition variable for two conditions, with Signal: a wake-up goes to the wrong side, and every task waits (deferred Unlocks)",
+		Failure: "deadlock", Strategy: simtest.Random(), Budget: 80,
+		Buggy: condDeadlockDeferredBuggy, Fixed: condDeadlockDeferredFixed,
+	},
+	{
+		Name:    "lock-cycle-deferred",
+		Pattern: "two transfers in opposite directions lock source then destination, with deferred Unlocks: a lock cycle",
+		Failure: "lock cycle", Strategy: simtest.Random(), Budget: 40,
+		Buggy: lockCycleDeferredBuggy, Fixed: lockCycleDeferredFixed,
 	},
 }

@@ -3,6 +3,7 @@ package bugs_test
 import (
 	"testing"
 
+	"github.com/weavert/weave/sched"
 	"github.com/weavert/weave/sched/simtest"
 	"github.com/weavert/weave/sched/simtest/bugs"
 )
@@ -21,6 +22,15 @@ func TestBuggyFound(t *testing.T) {
 			}
 			if f.Kind() != b.Failure || f.Replayed != "" {
 				t.Fatalf("found a %s, want a %s:\n%v", f.Kind(), b.Failure, f)
+			}
+			// The report leads with the real failure: whatever the
+			// unwinding of the other tasks led to comes after it.
+			first := f.Err
+			if j, ok := f.Err.(interface{ Unwrap() []error }); ok {
+				first = j.Unwrap()[0]
+			}
+			if k := (&simtest.Failure{Err: first}).Kind(); k != b.Failure {
+				t.Fatalf("the report leads with a %s, want the %s:\n%v", k, b.Failure, f)
 			}
 			opts := append(b.Options(1), f.Strategy, simtest.FirstSeed(f.Seed))
 			g, _ := simtest.Explore(b.Buggy, opts...)
@@ -67,3 +77,31 @@ func TestFixedClean(t *testing.T) {
 
 // strategies are the columns of the table in docs/simtest.md.
 var strategies = []simtest.Strategy{simtest.Random(), simtest.PCT(1), simtest.PCT(2), simtest.PCT(3)}
+
+// lock-order-no-yield needs a switch where no task waits, right before a
+// Lock: choosing only where tasks park never finds it.
+func TestPreemptionPointsNeeded(t *testing.T) {
+	b := bugs.ByName("lock-order-no-yield")
+	for _, s := range strategies {
+		if f, stats := simtest.Explore(b.Buggy, s, simtest.Seeds(2_000), simtest.ParkPointsOnly()); f != nil {
+			t.Fatalf("%v found it after %d runs with park points only:\n%v", s, stats.Runs, f)
+		}
+	}
+}
+
+// timeout-mid-work needs time to pass while a task computes: a run whose
+// clock moves only when no task can run never finds it.
+func TestTimePassingNeeded(t *testing.T) {
+	b := bugs.ByName("timeout-mid-work")
+	for seed := range uint64(2_000) {
+		ch := onlyTasks{simtest.Random().Chooser(seed)}
+		if err := sched.New(sched.Deterministic(ch)).Run(b.Buggy); err != nil {
+			t.Fatalf("seed %d failed with a clock that moves only when all wait:\n%v", seed, err)
+		}
+	}
+}
+
+// onlyTasks hides the clock choices of a strategy's chooser.
+type onlyTasks struct{ ch sched.Chooser }
+
+func (o onlyTasks) Choose(runnable []*sched.Task) int { return o.ch.Choose(runnable) }

@@ -672,3 +672,167 @@ func compaction(t *sched.Task, fixed bool) error {
 	}
 	return nil
 }
+
+// lock-order-no-yield: two tasks take the same two locks in opposite
+// orders, each with nothing between its two Locks: no wait, no yield. Only
+// a switch right before a Lock (a preemption) interleaves them.
+
+func lockOrderNoYieldBuggy(t *sched.Task) error { return lockOrderNoYield(t, false) }
+func lockOrderNoYieldFixed(t *sched.Task) error { return lockOrderNoYield(t, true) }
+
+func lockOrderNoYield(t *sched.Task, fixed bool) error {
+	var users, groups sched.Mutex
+	both := func(first, second *sched.Mutex) func(*sched.Task) error {
+		return func(t *sched.Task) error {
+			first.Lock(t)
+			second.Lock(t)
+			second.Unlock()
+			first.Unlock()
+			return nil
+		}
+	}
+	var wg sched.WaitGroup
+	wg.Go(t, both(&users, &groups)) // add a user to a group
+	if fixed {
+		wg.Go(t, both(&users, &groups))
+	} else {
+		wg.Go(t, both(&groups, &users)) // rename a group, updating its users
+	}
+	wg.Wait(t)
+	return nil
+}
+
+// timeout-mid-work: a watchdog gives a job a deadline. When the deadline
+// passes while the job still computes (it never waits, so only time that
+// passes while tasks run lets the timeout fire first), the watchdog closes
+// the results channel, and the job's late send panics. The fix cancels the
+// job and waits for it before closing.
+
+func timeoutMidWorkBuggy(t *sched.Task) error { return timeoutMidWork(t, false) }
+func timeoutMidWorkFixed(t *sched.Task) error { return timeoutMidWork(t, true) }
+
+func timeoutMidWork(t *sched.Task, fixed bool) error {
+	results := sched.NewChan[int](1)
+	var mu sched.Mutex
+	total := 0
+	job := sched.Spawn(t, func(t *sched.Task) (int, error) {
+		for i := range 8 {
+			if err := t.Context().Err(); err != nil {
+				return 0, err // cancelled: no result
+			}
+			mu.Lock(t) // a step of work
+			total += i
+			mu.Unlock()
+		}
+		results.Send(t, total)
+		return total, nil
+	})
+	timedOut := false
+	sched.Select(t, sched.OnRecv(results, nil), sched.OnTimeout(20*time.Microsecond, func() { timedOut = true }))
+	if timedOut && fixed {
+		job.Cancel()
+		job.Wait(t) // its cancellation, which is no failure
+		results.Close()
+		return nil
+	}
+	if timedOut {
+		results.Close() // no result will be read: release the channel
+	}
+	_, err := job.Wait(t)
+	return err
+}
+
+// cond-deadlock-deferred: a bounded buffer with one condition variable for
+// both "not full" and "not empty", and Signal: a signal meant for a consumer
+// can wake a producer, which waits again, and everyone ends up waiting.
+// Every wait is in a loop, with the usual deferred Unlock; the report must
+// be the deadlock, nothing else.
+
+func condDeadlockDeferredBuggy(t *sched.Task) error { return condDeadlockDeferred(t, false) }
+func condDeadlockDeferredFixed(t *sched.Task) error { return condDeadlockDeferred(t, true) }
+
+func condDeadlockDeferred(t *sched.Task, fixed bool) error {
+	var mu sched.Mutex
+	c := sched.NewCond(&mu)
+	var buf []int
+	wake := c.Signal
+	if fixed {
+		wake = c.Broadcast
+	}
+	put := func(t *sched.Task, v int) {
+		mu.Lock(t)
+		defer mu.Unlock()
+		for len(buf) == 1 {
+			c.Wait(t)
+		}
+		buf = append(buf, v)
+		wake()
+	}
+	get := func(t *sched.Task) int {
+		mu.Lock(t)
+		defer mu.Unlock()
+		for len(buf) == 0 {
+			c.Wait(t)
+		}
+		v := buf[0]
+		buf = buf[1:]
+		wake()
+		return v
+	}
+	var wg sched.WaitGroup
+	for range 2 {
+		wg.Go(t, func(t *sched.Task) error {
+			for i := range 3 {
+				put(t, i)
+			}
+			return nil
+		})
+		wg.Go(t, func(t *sched.Task) error {
+			for range 3 {
+				get(t)
+			}
+			return nil
+		})
+	}
+	wg.Wait(t)
+	return nil
+}
+
+// lock-cycle-deferred: two transfers between the same two accounts, in
+// opposite directions, each locking its source and then its destination,
+// each Unlock deferred. The report must be the cycle, nothing else: the
+// deferred Unlocks of the task whose Lock closed it, and of the other, run
+// on consistent locks.
+
+func lockCycleDeferredBuggy(t *sched.Task) error { return lockCycleDeferred(t, false) }
+func lockCycleDeferredFixed(t *sched.Task) error { return lockCycleDeferred(t, true) }
+
+type ledger struct {
+	id      int
+	mu      sched.Mutex
+	balance int
+}
+
+func lockCycleDeferred(t *sched.Task, fixed bool) error {
+	a, b := &ledger{id: 1, balance: 100}, &ledger{id: 2, balance: 100}
+	transfer := func(t *sched.Task, from, to *ledger, n int) {
+		first, second := from, to
+		if fixed && second.id < first.id {
+			first, second = second, first
+		}
+		first.mu.Lock(t)
+		defer first.mu.Unlock()
+		second.mu.Lock(t)
+		defer second.mu.Unlock()
+		from.balance -= n
+		to.balance += n
+	}
+	var wg sched.WaitGroup
+	wg.Go(t, func(t *sched.Task) error { transfer(t, a, b, 10); return nil })
+	wg.Go(t, func(t *sched.Task) error { transfer(t, b, a, 20); return nil })
+	wg.Wait(t)
+	if a.balance+b.balance != 200 {
+		return fmt.Errorf("the ledgers hold %d, want 200", a.balance+b.balance)
+	}
+	return nil
+}
