@@ -195,11 +195,11 @@ var (
 )
 
 // watchHangup waits until the parent's end of the connection is closed,
-// without reading from it: EPOLLRDHUP reports the peer's shutdown while the
-// data it sent stays queued for the Entry. Then it cancels the Entry's
-// context and gives it hangupGrace to return. Pdeathsig covers a parent that
-// dies; this covers a parent that lives on but has let go of the child, and a
-// Pdeathsig that was lost.
+// without reading from it: EPOLLHUP reports it while the data the parent sent
+// stays queued for the Entry. Then it cancels the Entry's context and gives
+// it hangupGrace to return. Pdeathsig covers a parent that dies; this covers
+// a parent that lives on but has let go of the child, and a Pdeathsig that
+// was lost.
 func watchHangup(cancel context.CancelCauseFunc) {
 	waitHangup()
 	cancel(ErrParentGone)
@@ -273,14 +273,19 @@ func (l Limits) apply() error {
 
 func (l Limits) isZero() bool { return l == Limits{} }
 
-// waitHangup returns when the connection's peer has shut down. The
-// connection's descriptor is blocking (see Conn), so it cannot join Go's
-// netpoller itself; an epoll instance watching it for EPOLLRDHUP can, so the
-// wait holds no thread. Where that fails, poll(2) on a thread of its own does
-// the same.
+// waitHangup returns when the connection's peer has closed its end. The
+// connection's descriptor is not in Go's netpoller (see Conn); an epoll
+// instance watching it can be, so the wait holds no thread. Where that
+// fails, poll(2) on a thread of its own does the same.
+//
+// The event is EPOLLHUP, which a Unix stream socket reports once both of its
+// directions are shut down: the peer's close(2) or shutdown(SHUT_RDWR) does
+// that. Not EPOLLRDHUP, which only says that reading is over: the child's own
+// shutdown(SHUT_RD) on SIGTERM reports it too, and taking that for the
+// parent's hangup would cut the grace period the parent gave to one second.
 func waitHangup() {
 	if epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
-		ev := unix.EpollEvent{Events: unix.EPOLLRDHUP, Fd: connFD}
+		ev := unix.EpollEvent{Events: unix.EPOLLHUP, Fd: connFD}
 		if unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, connFD, &ev) == nil && unix.SetNonblock(epfd, true) == nil {
 			f := os.NewFile(uintptr(epfd), "proc-hangup")
 			if rc, err := f.SyscallConn(); err == nil {
@@ -298,7 +303,7 @@ func waitHangup() {
 			unix.Close(epfd)
 		}
 	}
-	fds := []unix.PollFd{{Fd: connFD, Events: unix.POLLRDHUP}}
+	fds := []unix.PollFd{{Fd: connFD, Events: unix.POLLHUP}}
 	for {
 		_, err := unix.Poll(fds, -1)
 		if err != unix.EINTR && (err != nil || fds[0].Revents != 0) {

@@ -81,7 +81,9 @@
 //     cancelled with cause ErrParentGone and its Recv returns io.EOF after the
 //     messages already sent; if the entry has not returned a second later,
 //     the child prints its goroutines and exits with status 3. Closing the
-//     parent's Conn is thus how a parent tells a child to finish.
+//     parent's Conn is thus how a parent tells a child to finish. SIGTERM
+//     does not start that second: a child being stopped has the whole grace
+//     period its parent gives (Stop's, or a Supervisor child's Shutdown).
 //
 // Every child leads a new process group. Kill sends SIGKILL to the whole
 // group, grandchildren included; Stop sends SIGTERM to the group, waits a

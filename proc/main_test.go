@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
@@ -69,6 +70,14 @@ var entries = map[string]proc.Entry{
 		c.Send([]byte("ready"))
 		<-ctx.Done()
 		c.Send([]byte(context.Cause(ctx).Error()))
+		return ctx.Err()
+	},
+	// slowstop needs slowStop after its context ends before it returns:
+	// longer than the hangup grace, shorter than the grace its parent gives.
+	"slowstop": func(ctx context.Context, c *proc.Conn) error {
+		c.Send([]byte("ready"))
+		<-ctx.Done()
+		time.Sleep(slowStop)
 		return ctx.Err()
 	},
 	// stubborn ignores its context and the connection: only signals and the
@@ -172,6 +181,9 @@ var entries = map[string]proc.Entry{
 		return err
 	},
 }
+
+// slowStop is how long the slowstop entry takes to finish.
+const slowStop = 2500 * time.Millisecond
 
 type envReport struct {
 	Env  []string

@@ -289,6 +289,34 @@ func TestHangup(t *testing.T) {
 	})
 }
 
+// A child gets the whole grace period its parent gives after SIGTERM, through
+// Stop and through a Supervisor's Shutdown: an entry that needs 2.5 s to
+// finish exits with status 0 within a 10 s grace.
+func TestStopGrace(t *testing.T) {
+	t.Run("Stop", func(t *testing.T) {
+		t.Parallel()
+		p := start(t, proc.Spec{Entry: "slowstop"})
+		recvString(t, p.Conn())
+		if st, err := p.Stop(10 * time.Second); err != nil || st.ExitCode() != 0 {
+			t.Fatalf("Stop(10s) of an entry that needs %v = %v, %v; want exit status 0", slowStop, st, err)
+		}
+	})
+	t.Run("Supervisor", func(t *testing.T) {
+		t.Parallel()
+		sup := proc.NewSupervisor(proc.OneForOne,
+			proc.Child{Name: "slow", Spec: proc.Spec{Entry: "slowstop"}, Shutdown: 10 * time.Second})
+		l, stop := supervise(t, sup)
+		l.next(t, "proc: child started", "slow")
+		recvString(t, sup.Process("slow").Conn())
+		if err := stop(); err != context.Canceled {
+			t.Fatalf("Run = %v", err)
+		}
+		if st, err := sup.Process("slow").Wait(); err != nil || st.ExitCode() != 0 {
+			t.Fatalf("child stopped with a 10s Shutdown = %v, %v; want exit status 0", st, err)
+		}
+	})
+}
+
 // A child SIGKILLed in the middle of a message gives a clean Recv error that
 // says the stream ended inside a frame, and an exit status that says SIGKILL.
 func TestKilledMidMessage(t *testing.T) {
