@@ -117,7 +117,10 @@
 // environment followed by Spec.Env (a later NAME=value wins), or Spec.Env
 // alone with CleanEnv. Its working directory is Spec.Dir, its arguments
 // Spec.Args. Standard input and output are /dev/null unless given; standard
-// error is the parent's unless given.
+// error is the parent's unless given. A Stdin that is not a file is copied to
+// the child by a goroutine that stops when the child exits, closing Stdin if
+// it is an io.Closer to end a Read in progress: the child's end is reported
+// when it happens, with its own status, whatever Stdin does.
 //
 // Limits are rlimits, set as soft and hard limit in the child before its
 // entry runs: open files (RLIMIT_NOFILE), private memory (RLIMIT_DATA),

@@ -40,6 +40,14 @@ var entries = map[string]proc.Entry{
 			}
 		}
 	},
+	// stdin sends back all of its standard input.
+	"stdin": func(ctx context.Context, c *proc.Conn) error {
+		b, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return err
+		}
+		return c.Send(b)
+	},
 	// hello sends one message and returns.
 	"hello": func(ctx context.Context, c *proc.Conn) error {
 		return c.Send([]byte("hi"))

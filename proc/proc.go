@@ -45,11 +45,21 @@ type Spec struct {
 	// MaxFrame is the largest message either end of the Conn accepts;
 	// 0 means DefaultMaxFrame.
 	MaxFrame int
-	// Stdin is the child's standard input; nil means /dev/null. Stdout is
-	// its standard output; nil means /dev/null. Stderr is its standard
-	// error; nil means the parent's os.Stderr, so that a crashing child's
-	// stack is seen. Other than *os.File values are copied through pipes
-	// as by os/exec.
+	// Stdin is the child's standard input; nil means /dev/null. An *os.File
+	// is given to the child as it is; any other Reader is copied to the
+	// child through a pipe by a goroutine, which ends when Stdin does or
+	// when the child exits. Then a copy still waiting in Stdin's Read is
+	// stopped by closing Stdin if it is an io.Closer (as io.Pipe's reader,
+	// a net.Conn or an os/exec pipe are); otherwise that goroutine ends when
+	// the Read returns. The child's end is reported when it exits, whatever
+	// Stdin does.
+	//
+	// Stdout is its standard output; nil means /dev/null. Stderr is its
+	// standard error; nil means the parent's os.Stderr, so that a crashing
+	// child's stack is seen. Other than *os.File values are copied through
+	// pipes as by os/exec: Wait waits for the child's output to end, and for
+	// at most a second after the child exited for what a descendant that
+	// left its process group still holds open.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 }
@@ -69,7 +79,8 @@ type Process struct {
 	cmd  *exec.Cmd
 	conn *Conn
 
-	pidfd    *os.File // nil where pidfd(2) is unavailable
+	pidfd    *os.File   // nil where pidfd(2) is unavailable
+	stdin    *stdinCopy // nil unless Spec.Stdin is a Reader other than a file
 	stopCtx  func() bool
 	connOnce sync.Once
 
@@ -117,7 +128,6 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	cmd := &exec.Cmd{
 		Dir:    spec.Dir,
 		Env:    environ(spec),
-		Stdin:  spec.Stdin,
 		Stdout: spec.Stdout,
 		Stderr: spec.Stderr,
 		// Only for pipes made for non-*os.File Stdout and Stderr that a
@@ -178,9 +188,15 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		PidFD:     &pidfd,
 	}
 
-	err := spawn(cmd)
+	stdin, err := newStdinCopy(cmd, spec.Stdin)
+	if err == nil {
+		err = spawn(cmd)
+	}
 	if childEnd != nil {
 		childEnd.Close()
+	}
+	if stdin != nil {
+		stdin.started(err == nil)
 	}
 	if err != nil {
 		if parentEnd != nil {
@@ -188,7 +204,7 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		}
 		return nil, fmt.Errorf("proc: start %s: %w", spec.name(), err)
 	}
-	p := &Process{name: spec.name(), pid: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
+	p := &Process{name: spec.name(), pid: cmd.Process.Pid, cmd: cmd, stdin: stdin, done: make(chan struct{})}
 	if pidfd >= 0 {
 		if err := unix.SetNonblock(pidfd, true); err == nil {
 			p.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
@@ -276,6 +292,9 @@ func (p *Process) reap() {
 	// Whatever the child left in its process group goes with it.
 	unix.Kill(-p.pid, unix.SIGKILL)
 	p.mu.Unlock()
+	if p.stdin != nil {
+		p.stdin.stop()
+	}
 
 	err := p.cmd.Wait()
 	p.state = p.cmd.ProcessState

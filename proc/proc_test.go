@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/weavert/weave/internal/procfs"
@@ -175,6 +176,46 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// A Stdin that is not a file is copied to the child, which reads it to its
+// end.
+func TestStdinCopied(t *testing.T) {
+	p := start(t, proc.Spec{Entry: "stdin", Stdin: strings.NewReader("line one\nline two\n")})
+	if got := recvString(t, p.Conn()); got != "line one\nline two\n" {
+		t.Fatalf("the child read %q from its standard input", got)
+	}
+	if _, err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Stdin that is not a file and never ends does not hold up the news of the
+// child's end: Wait returns the child's own status once it has exited, and
+// the copy of Stdin stops with it (the io.Pipe's reader is closed, so its
+// writer's next Write fails), leaving no goroutine behind.
+func TestStdinNeverEnds(t *testing.T) {
+	others := goleak.IgnoreCurrent()
+	pr, pw := io.Pipe()
+	defer pw.Close() // unblocks the copy if the test fails
+	p := start(t, proc.Spec{Entry: "exit0", Stdin: pr})
+	waited := make(chan error, 1)
+	go func() {
+		_, err := p.Wait()
+		waited <- err
+	}()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("Wait = %v; want exit status 0", err)
+		}
+	case <-time.After(30 * time.Second): // a safety net: the child exits at once
+		t.Fatal("Wait has not returned 30s after the start of a child that exits at once")
+	}
+	if _, err := pw.Write([]byte("more")); err != io.ErrClosedPipe {
+		t.Errorf("Write to the Stdin pipe after Wait = %v; want io.ErrClosedPipe", err)
+	}
+	goleak.VerifyNone(t, others)
 }
 
 // Start of a Path that does not exist fails in the parent.
