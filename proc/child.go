@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -121,6 +120,7 @@ const (
 	helloOK byte = iota
 	helloUnknownEntry
 	helloSetup
+	helloLimit // a limit the child could not run under (ErrLimit)
 )
 
 func runChild(cfgText string) int {
@@ -135,6 +135,12 @@ func runChild(cfgText string) int {
 	conn := NewConn(os.NewFile(connFD, "proc-conn"), cfg.MaxFrame)
 	hello := func(code byte, msg string) {
 		conn.Send(append([]byte{code}, msg...))
+	}
+	if cfg.Entry != "" {
+		if err := cfg.Limits.checkRoom(); err != nil {
+			hello(helloLimit, strings.TrimPrefix(err.Error(), ErrLimit.Error()+": "))
+			return exitSetup
+		}
 	}
 	if err := cfg.Limits.apply(); err != nil {
 		hello(helloSetup, err.Error())
@@ -215,63 +221,6 @@ func watchHangup(cancel context.CancelCauseFunc) {
 		os.Exit(exitHangup)
 	})
 }
-
-// Limits are resource limits for a child, applied as rlimits (setrlimit(2),
-// soft and hard limit alike) before its Entry runs or its Path is executed.
-// A zero field leaves that limit as the child inherits it. Lowering a hard
-// limit cannot be undone by the child.
-//
-// Limits are rlimits rather than cgroups because rlimits work on every Linux
-// machine and need no privileges; cgroup v2 is not used (see the package doc).
-type Limits struct {
-	// OpenFiles is RLIMIT_NOFILE: one more than the highest file
-	// descriptor the child can open.
-	OpenFiles uint64 `json:"nofile,omitempty"`
-	// Data is RLIMIT_DATA in bytes: the child's private writable memory
-	// (heap, Go's arenas, thread stacks). A Go child that exceeds it dies of
-	// "fatal error: out of memory" (status 2). It includes what the child's
-	// runtime has already mapped when the limit is applied: about 40 MiB
-	// for a small Go binary, about 300 MiB when built with -race.
-	Data uint64 `json:"data,omitempty"`
-	// AddressSpace is RLIMIT_AS in bytes: all mapped memory, including
-	// reservations never touched; a Go binary maps over 1 GiB at start, so
-	// prefer Data to limit memory.
-	AddressSpace uint64 `json:"as,omitempty"`
-	// CPU is RLIMIT_CPU, rounded up to whole seconds: when the child has
-	// used that much CPU time the kernel kills it with SIGKILL.
-	CPU time.Duration `json:"cpu,omitempty"`
-	// Procs is RLIMIT_NPROC: the number of processes the child's user may
-	// have. The kernel counts every process of that user, not just the
-	// child's, and does not apply it to root (CAP_SYS_RESOURCE).
-	Procs uint64 `json:"nproc,omitempty"`
-}
-
-func (l Limits) apply() error {
-	set := func(name string, res int, v uint64) error {
-		if v == 0 {
-			return nil
-		}
-		// syscall.Setrlimit (which unix.Setrlimit calls) also keeps Go's
-		// os/exec from restoring an older RLIMIT_NOFILE in grandchildren.
-		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: v, Max: v}); err != nil {
-			return fmt.Errorf("proc: setrlimit %s=%d: %w", name, v, err)
-		}
-		return nil
-	}
-	cpu := uint64(0)
-	if l.CPU > 0 {
-		cpu = uint64(math.Ceil(l.CPU.Seconds()))
-	}
-	return errors.Join(
-		set("RLIMIT_NOFILE", unix.RLIMIT_NOFILE, l.OpenFiles),
-		set("RLIMIT_DATA", unix.RLIMIT_DATA, l.Data),
-		set("RLIMIT_AS", unix.RLIMIT_AS, l.AddressSpace),
-		set("RLIMIT_CPU", unix.RLIMIT_CPU, cpu),
-		set("RLIMIT_NPROC", unix.RLIMIT_NPROC, l.Procs),
-	)
-}
-
-func (l Limits) isZero() bool { return l == Limits{} }
 
 // waitHangup returns when the connection's peer has closed its end. The
 // connection's descriptor is not in Go's netpoller (see Conn); an epoll

@@ -133,6 +133,14 @@
 // memory limit dies of "fatal error: out of memory" and nothing else does; one
 // over its CPU limit is killed with SIGKILL.
 //
+// Limits under which a child could not run are refused, with an error from
+// Start wrapping ErrLimit that names the limit and says why: fewer than 16
+// open files for an Entry (4 for a Path), a negative CPU time, and — checked
+// by an Entry child against what it has mapped when Main applies them — a Data
+// less than 16 MiB above its VmData, an AddressSpace less than 256 MiB above
+// its VmSize, or a Procs less than 16 above what its user (unless root)
+// already runs. Limits says why each minimum is what it is.
+//
 // Cgroups are not used. Only cgroup v2 delegates safely to an unprivileged
 // process, and this package's machines have v1 (internal/procfs.CgroupV2
 // detects which); rlimits need no privileges and work everywhere.

@@ -13,6 +13,10 @@ var (
 	// for it before Main in that binary).
 	ErrUnknownEntry = errors.New("proc: unknown entry point")
 
+	// ErrLimit is wrapped by the error of Start for Limits under which the
+	// child could not run (see Limits for the least each one allows).
+	ErrLimit = errors.New("proc: unworkable limit")
+
 	// ErrFrameTooLarge is wrapped by the error of a Send whose message
 	// exceeds the Conn's maximum, and of a Recv whose peer announced such a
 	// frame.

@@ -3,6 +3,7 @@ package proc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -206,6 +207,27 @@ const (
 	envRawEcho   = "PROC_TEST_RAW_ECHO"
 )
 
+// envStartProcs makes the test binary a parent that starts the entry "exit0"
+// with Limits.Procs set to the variable's value, prints Start's and Wait's
+// errors and exits: TestLimitsProcs runs it as a user other than root.
+const envStartProcs = "PROC_TEST_START_PROCS"
+
+func startProcs(limit string) {
+	n, _ := strconv.ParseUint(limit, 10, 64)
+	if limit == "hard" { // as high as this user may set it
+		var l unix.Rlimit
+		unix.Getrlimit(unix.RLIMIT_NPROC, &l)
+		n = l.Max
+	}
+	p, err := proc.Start(context.Background(), proc.Spec{Entry: "exit0", Limits: proc.Limits{Procs: n}})
+	if err != nil {
+		fmt.Println("start:", err)
+		return
+	}
+	_, err = p.Wait()
+	fmt.Println("wait:", err)
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv(envExecChild) != "" {
 		os.Stdout.Write([]byte{'x'})
@@ -220,6 +242,10 @@ func TestMain(m *testing.M) {
 		proc.Register(name, fn)
 	}
 	proc.Main()
+	if n := os.Getenv(envStartProcs); n != "" {
+		startProcs(n)
+		os.Exit(0)
+	}
 	// A race-enabled binary sleeps a second in os.Exit (GORACE
 	// atexit_sleep_ms); the children are this binary, and are many.
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))

@@ -117,6 +117,9 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if maxFrame < 0 || maxFrame > maxMaxFrame {
 		panic(fmt.Sprintf("proc: Spec.MaxFrame %d out of range", maxFrame))
 	}
+	if err := spec.Limits.validate(spec.Entry != ""); err != nil {
+		return nil, fmt.Errorf("proc: start %s: %w", spec.name(), err)
+	}
 	if spec.Entry != "" && !mainCalled.Load() {
 		// The child would run this program's main instead of the entry:
 		// under go test, every test again, starting children of its own.
@@ -236,6 +239,8 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	switch {
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
+	case err == nil && len(hello) > 0 && hello[0] == helloLimit:
+		return nil, fmt.Errorf("proc: start %s: %w: %s", spec.name(), ErrLimit, hello[1:])
 	case err == nil && len(hello) > 0 && hello[0] == helloUnknownEntry:
 		return nil, fmt.Errorf("proc: start %s: %w %s", spec.name(), ErrUnknownEntry, hello[1:])
 	case err == nil && len(hello) > 0:

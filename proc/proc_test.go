@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -482,6 +484,101 @@ func TestLimits(t *testing.T) {
 	// 64 descriptors, of which 0-3 are taken (and the runtime may hold a few).
 	if n := rep["opened"][0]; n > 60 || n < 50 {
 		t.Errorf("child opened %d files under RLIMIT_NOFILE=64", n)
+	}
+}
+
+// Limits that cannot work are refused by Start with an error that names the
+// limit, instead of a child that crashes at random: too few descriptors for
+// the Go runtime, a negative CPU time, less memory than the child has already
+// mapped when the limits are applied.
+func TestLimitsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		spec   proc.Spec
+		reason string
+	}{
+		{"nofile 1", proc.Spec{Entry: "echo", Limits: proc.Limits{OpenFiles: 1}}, "OpenFiles 1 is below 16"},
+		{"nofile 8", proc.Spec{Entry: "echo", Limits: proc.Limits{OpenFiles: 8}}, "OpenFiles 8 is below 16"},
+		{"nofile path", proc.Spec{Path: "/bin/true", Limits: proc.Limits{OpenFiles: 3}}, "OpenFiles 3 is below 4"},
+		{"cpu", proc.Spec{Entry: "echo", Limits: proc.Limits{CPU: -time.Second}}, "CPU -1s is negative"},
+		{"data", proc.Spec{Entry: "echo", Limits: proc.Limits{Data: 8 << 20}}, "Data 8 MiB is below"},
+		{"address space", proc.Spec{Entry: "echo", Limits: proc.Limits{AddressSpace: 64 << 20}}, "AddressSpace 64 MiB is below"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			tc.spec.Stderr = &stderr
+			p, err := proc.Start(context.Background(), tc.spec)
+			if p != nil {
+				p.Kill()
+				p.Wait()
+			}
+			if !errors.Is(err, proc.ErrLimit) || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("Start = %v; want ErrLimit saying %q (child's stderr: %.300q)", err, tc.reason, stderr.String())
+			}
+		})
+	}
+}
+
+// Limits.Procs counts every task of the child's user: for a user other than
+// root, a limit below what that user already runs, plus room for the child's
+// threads, is refused; a roomy one works. Run as root, the test runs a copy
+// of itself as nobody.
+func TestLimitsProcs(t *testing.T) {
+	run := func(limit string) string {
+		t.Helper()
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), envStartProcs+"="+limit)
+		if os.Getuid() == 0 {
+			dir, err := os.MkdirTemp("", "proc-procs")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			bin := filepath.Join(dir, "proc.test")
+			b, err := os.ReadFile(os.Args[0])
+			if err == nil {
+				err = os.WriteFile(bin, b, 0o755)
+			}
+			if err == nil {
+				err = os.Chmod(dir, 0o755)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Path, cmd.Args[0] = bin, bin
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", cmd, err, out)
+		}
+		return string(out)
+	}
+	if out := run("1"); !strings.Contains(out, "start: proc: start exit0: proc: unworkable limit: Limits.Procs 1 is below") {
+		t.Errorf("Start with Procs 1 as a user other than root: %s", out)
+	}
+	if out := run("hard"); out != "wait: <nil>\n" {
+		t.Errorf("Start with Procs at the hard limit as a user other than root: %s", out)
+	}
+}
+
+// At the least number of descriptors a child is allowed, it works.
+func TestLimitsLeastOpenFiles(t *testing.T) {
+	for range 5 {
+		p := start(t, proc.Spec{Entry: "echo", Limits: proc.Limits{OpenFiles: 16}})
+		for i := range 10 {
+			p.Conn().Send([]byte{byte(i)})
+			recvString(t, p.Conn())
+		}
+		p.Conn().Close()
+		if _, err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	p := start(t, proc.Spec{Path: "sh", Args: []string{"-c", "ulimit -n"}, Stdout: &out, Limits: proc.Limits{OpenFiles: 4}})
+	if _, err := p.Wait(); err != nil || out.String() != "4\n" {
+		t.Fatalf("sh under OpenFiles 4: %v, printed %q", err, out.String())
 	}
 }
 

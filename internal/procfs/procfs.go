@@ -25,8 +25,11 @@ type Status struct {
 	Name        string // the command name, at most 15 bytes
 	State       byte   // R, S, D, T, t, Z, X, I …
 	PPID        int
+	UID         int    // the real user ID
 	Threads     int    // for a process: its number of threads
 	RSS         int64  // resident set size in bytes (process-wide)
+	Data        int64  // VmData: private writable memory in bytes, as RLIMIT_DATA counts it
+	Size        int64  // VmSize: all mapped memory in bytes, as RLIMIT_AS counts it
 	Voluntary   uint64 // voluntary context switches of this task only
 	Involuntary uint64 // involuntary context switches of this task only
 }
@@ -69,10 +72,15 @@ func ParseStatus(b []byte) (Status, error) {
 			s.PPID, err = strconv.Atoi(v)
 		case "Threads":
 			s.Threads, err = strconv.Atoi(v)
+		case "Uid":
+			real, _, _ := strings.Cut(v, "\t")
+			s.UID, err = strconv.Atoi(real)
 		case "VmRSS":
-			var kb int64
-			kb, err = strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-			s.RSS = kb << 10
+			s.RSS, err = kiB(v)
+		case "VmData":
+			s.Data, err = kiB(v)
+		case "VmSize":
+			s.Size, err = kiB(v)
 		case "voluntary_ctxt_switches":
 			s.Voluntary, err = strconv.ParseUint(v, 10, 64)
 		case "nonvoluntary_ctxt_switches":
@@ -83,6 +91,12 @@ func ParseStatus(b []byte) (Status, error) {
 		}
 	}
 	return s, nil
+}
+
+// kiB parses a status value such as "2048 kB" into bytes.
+func kiB(v string) (int64, error) {
+	kb, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+	return kb << 10, err
 }
 
 // Tasks returns the thread IDs of process pid, in the order the kernel lists
@@ -152,30 +166,47 @@ func ParseStat(b []byte) (Stat, error) {
 // states. It scans /proc, so it is slow (a millisecond or so): for tests and
 // tools, not hot paths.
 func Children(ppid int) (map[int]byte, error) {
-	f, err := os.Open("/proc")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
 	kids := map[int]byte{}
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil {
-			continue
-		}
+	err := eachPID(func(pid int) {
 		st, err := ReadStat(pid)
-		if err != nil {
-			continue // gone meanwhile
-		}
-		if st.PPID == ppid {
+		if err == nil && st.PPID == ppid { // an error: gone meanwhile
 			kids[pid] = st.State
 		}
+	})
+	return kids, err
+}
+
+// UserTasks returns the number of tasks (threads) whose real user ID is uid:
+// the count that RLIMIT_NPROC limits. It scans /proc, so it is slow (a
+// millisecond or so).
+func UserTasks(uid int) (int, error) {
+	n := 0
+	err := eachPID(func(pid int) {
+		s, err := ReadStatus("/proc/" + strconv.Itoa(pid) + "/status")
+		if err == nil && s.UID == uid { // an error: gone meanwhile
+			n += s.Threads
+		}
+	})
+	return n, err
+}
+
+// eachPID calls f with the pid of every process that /proc lists.
+func eachPID(f func(pid int)) error {
+	dir, err := os.Open("/proc")
+	if err != nil {
+		return err
 	}
-	return kids, nil
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if pid, err := strconv.Atoi(n); err == nil {
+			f(pid)
+		}
+	}
+	return nil
 }
 
 // CountFDs returns the number of open file descriptors of this process (the

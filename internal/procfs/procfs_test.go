@@ -14,9 +14,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestParseStatus(t *testing.T) {
 	in := "Name:\tweave worker\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t42\nPPid:\t7\n" +
+		"Uid:\t1000\t0\t0\t0\nVmSize:\t 1560260 kB\nVmData:\t  107072 kB\n" +
 		"VmRSS:\t    2048 kB\nThreads:\t5\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n"
 	got, err := procfs.ParseStatus([]byte(in))
-	want := procfs.Status{Name: "weave worker", State: 'S', PPID: 7, Threads: 5, RSS: 2 << 20, Voluntary: 12, Involuntary: 3}
+	want := procfs.Status{Name: "weave worker", State: 'S', PPID: 7, UID: 1000, Threads: 5, RSS: 2 << 20,
+		Data: 107072 << 10, Size: 1560260 << 10, Voluntary: 12, Involuntary: 3}
 	if err != nil || got != want {
 		t.Fatalf("ParseStatus = %+v, %v; want %+v", got, err, want)
 	}
@@ -51,6 +53,12 @@ func TestSelf(t *testing.T) {
 	st, err := procfs.ReadStat(os.Getpid())
 	if err != nil || st.PPID != os.Getppid() || st.State == 0 {
 		t.Fatalf("ReadStat(self) = %+v, %v", st, err)
+	}
+	if n, err := procfs.UserTasks(os.Getuid()); err != nil || n < s.Threads {
+		t.Fatalf("UserTasks = %d, %v; this process alone has %d threads", n, err, s.Threads)
+	}
+	if s.UID != os.Getuid() || s.Data <= 0 || s.Size < s.Data {
+		t.Fatalf("ReadStatus(self) = %+v", s)
 	}
 	if n, err := procfs.CountFDs(); err != nil || n < 3 {
 		t.Fatalf("CountFDs = %d, %v", n, err)
