@@ -95,6 +95,7 @@ const connFD = 3
 // the environment rather than over the connection so that Main can apply
 // limits before anything else happens, without a round trip.
 type childConfig struct {
+	Parent   int      `json:"parent"` // the parent's pid: getppid changes when it dies
 	Entry    string   `json:"entry,omitempty"`
 	Exec     string   `json:"exec,omitempty"` // Spec.Path behind a limits trampoline
 	Argv     []string `json:"argv,omitempty"`
@@ -129,6 +130,7 @@ func runChild(cfgText string) int {
 		fmt.Fprintf(os.Stderr, "proc: child: bad %s: %v\n", envConfig, err)
 		return exitBadConfig
 	}
+	watchParent(cfg.Parent)
 	// Our grandchildren must not inherit the connection to our parent: the
 	// parent could then never see it close.
 	unix.CloseOnExec(connFD)
@@ -150,6 +152,7 @@ func runChild(cfgText string) int {
 		// Trampoline for Spec.Path with limits: the limits are set, become
 		// the program. On success the connection closes by close-on-exec,
 		// which the parent takes as the go-ahead.
+		beforeExec(cfg.Parent)
 		err := syscall.Exec(cfg.Exec, cfg.Argv, os.Environ())
 		hello(helloSetup, fmt.Sprintf("exec %s: %v", cfg.Exec, err))
 		return exitNoEntry
@@ -175,7 +178,7 @@ func runChild(cfgText string) int {
 		// works, for last words.
 		conn.shutdownRead()
 	}()
-	go watchHangup(cancel)
+	go watchHangup(cfg.Parent, cancel)
 
 	hello(helloOK, "")
 	err := fn(ctx, conn)
@@ -185,6 +188,7 @@ func runChild(cfgText string) int {
 	exiting.Lock()
 	entryReturned = true
 	exiting.Unlock()
+	orphanedIf(cfg.Parent) // with no parent to reap it, the child ends its group itself
 	if err == nil || (ctx.Err() != nil && errors.Is(err, ctx.Err())) {
 		return 0
 	}
@@ -202,18 +206,21 @@ var (
 
 // watchHangup waits until the parent's end of the connection is closed,
 // without reading from it: EPOLLHUP reports it while the data the parent sent
-// stays queued for the Entry. Then it cancels the Entry's context and gives
-// it hangupGrace to return. Pdeathsig covers a parent that dies; this covers
-// a parent that lives on but has let go of the child, and a Pdeathsig that
-// was lost.
-func watchHangup(cancel context.CancelCauseFunc) {
+// stays queued for the Entry. If the parent is dead or dying, the child ends
+// at once with its group, as on the parent-death signal (which an Entry may
+// have reset). Otherwise it cancels the Entry's context and gives it
+// hangupGrace to return: this covers a parent that lives on but has let go
+// of the child.
+func watchHangup(parent int, cancel context.CancelCauseFunc) {
 	waitHangup()
+	orphanedIf(parent)
 	cancel(ErrParentGone)
 	time.AfterFunc(hangupGrace, func() {
 		exiting.Lock() // never unlocked: this exits
 		if entryReturned {
 			return
 		}
+		orphanedIf(parent)
 		buf := make([]byte, 64<<10)
 		buf = buf[:runtime.Stack(buf, true)]
 		fmt.Fprintf(os.Stderr, "proc: child %d: entry did not return within %v of its connection closing; exiting. Goroutines:\n%s\n",

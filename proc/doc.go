@@ -68,16 +68,23 @@
 //
 // A child never outlives its parent, by two mechanisms:
 //
-//   - Pdeathsig: the kernel sends the child SIGKILL when its parent dies.
-//     "Parent" means the thread that forked it, not the process (prctl(2)),
-//     and the Go runtime may end threads (it does when a goroutine locked to
-//     one exits). So every child is forked by one goroutine locked to its own
-//     thread, which stays alive while any child it forked is unreaped; with no
-//     children left it exits and so does its thread. A Start from a locked
-//     thread of the caller's would otherwise kill the child when that thread
-//     went away.
-//   - End of connection: when the parent's end of the Conn closes — the
-//     parent exited, or closed or lost its Conn — the child's entry context is
+//   - Pdeathsig: the kernel signals the child when its parent dies. A child
+//     that runs Main (an Entry, or the limits trampoline of a Path until it
+//     execs) gets signal 63 (SIGRTMAX−1, which proc reserves in its
+//     children: an Entry must not Ignore or Reset it), checks that its
+//     parent is really dead or dying, and sends SIGKILL to its whole process
+//     group, itself included. Any other program gets SIGKILL. "Parent" means
+//     the thread that forked it, not the process (prctl(2)), and the Go
+//     runtime may end threads (it does when a goroutine locked to one
+//     exits). So every child is forked by one goroutine locked to its own
+//     thread, which stays alive while any child it forked is unreaped; with
+//     no children left it exits and so does its thread. A Start from a
+//     locked thread of the caller's would otherwise signal the child when
+//     that thread went away.
+//   - End of connection: when the parent's end of the Conn closes because
+//     the parent died, the child ends at once with its group, as on the
+//     parent-death signal. When it closes while the parent lives — the
+//     parent closed or lost its Conn — the child's entry context is
 //     cancelled with cause ErrParentGone and its Recv returns io.EOF after the
 //     messages already sent; if the entry has not returned a second later,
 //     the child prints its goroutines and exits with status 3. Closing the
@@ -90,10 +97,19 @@
 // grace period, then kills it. In an Entry, SIGTERM cancels the context with
 // cause ErrTerminated and makes Recv return io.EOF once the messages already
 // sent have been read, while Send still works: a receive loop ends by itself,
-// and may say last words. When a child exits, whatever it left in its group is
-// killed too: no strays. A descendant that left the group (setsid, or a
-// grandchild started with proc, which leads its own group) is not, but a
-// grandchild started with proc dies with its parent by Pdeathsig.
+// and may say last words.
+//
+// When a child exits, whatever it left in its group is killed too: no strays.
+// The parent's reaper does it; a parent that was SIGKILLed runs no reaper, so
+// a child that runs Main does it itself when its parent dies: on the
+// parent-death signal, at the hangup of its connection, and as it exits. What
+// can still escape: a descendant that left the group (setsid(2) or
+// setpgid(2): a new session or group of its own), though a grandchild started
+// with proc, which leads its own group, dies with its parent all the same; the
+// descendants of a program started by Path, if the parent is SIGKILLed (the
+// program dies of SIGKILL, but no code of proc runs in it to end its group);
+// and, if the parent is SIGKILLed in the moment between a child's exit and its
+// reaping, what that child left in its group.
 //
 // Children are reaped in exactly one place: a goroutine per child that waits
 // for a pidfd to become readable in the netpoller (holding no thread), marks

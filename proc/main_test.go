@@ -174,6 +174,31 @@ var entries = map[string]proc.Entry{
 		c.Send([]byte(strconv.Itoa(p.PID())))
 		select {}
 	},
+	// middle starts a child running groupleader, reports that child's pid
+	// and its grandchild's, and waits to be killed.
+	"middle": func(ctx context.Context, c *proc.Conn) error {
+		p, err := proc.Start(context.Background(), proc.Spec{Entry: "groupleader"})
+		if err != nil {
+			return err
+		}
+		gpid, err := p.Conn().Recv()
+		if err != nil {
+			return err
+		}
+		c.Send([]byte(fmt.Sprintf("%d %s", p.PID(), gpid)))
+		select {}
+	},
+	// limitedspawner starts a Path with limits (through the trampoline): a
+	// Go program, this binary waiting for ever, which handles no signal
+	// itself. It reports the Path's pid and waits to be killed.
+	"limitedspawner": func(ctx context.Context, c *proc.Conn) error {
+		p, err := proc.Start(context.Background(), proc.Spec{Path: os.Args[0], Env: []string{envSleep + "=1"}, Limits: proc.Limits{OpenFiles: 64}})
+		if err != nil {
+			return err
+		}
+		c.Send([]byte(strconv.Itoa(p.PID())))
+		select {}
+	},
 	// stat reports proc.Self().
 	"stat": func(ctx context.Context, c *proc.Conn) error {
 		s, err := proc.Self()
@@ -206,6 +231,9 @@ const (
 	envExecChild = "PROC_TEST_EXEC_CHILD"
 	envRawEcho   = "PROC_TEST_RAW_ECHO"
 )
+
+// envSleep makes the test binary wait for ever.
+const envSleep = "PROC_TEST_SLEEP"
 
 // envStartProcs makes the test binary a parent that starts the entry "exit0"
 // with Limits.Procs set to the variable's value, prints Start's and Wait's
@@ -242,6 +270,11 @@ func TestMain(m *testing.M) {
 		proc.Register(name, fn)
 	}
 	proc.Main()
+	if os.Getenv(envSleep) != "" {
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
 	if n := os.Getenv(envStartProcs); n != "" {
 		startProcs(n)
 		os.Exit(0)

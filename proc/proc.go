@@ -147,7 +147,7 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	trampoline := spec.Path != "" && !spec.Limits.isZero()
 	var parentEnd, childEnd *os.File
 	if spec.Entry != "" || trampoline {
-		cfg := childConfig{Entry: spec.Entry, MaxFrame: maxFrame, Limits: spec.Limits}
+		cfg := childConfig{Parent: os.Getpid(), Entry: spec.Entry, MaxFrame: maxFrame, Limits: spec.Limits}
 		if trampoline {
 			if !mainCalled.Load() {
 				panic("proc: Spec.Path with Limits needs proc.Main at the start of main")
@@ -184,10 +184,16 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		cmd.Path = path
 		cmd.Args = append([]string{spec.Path}, spec.Args...)
 	}
+	// A child that runs Main kills its group when its parent dies (see
+	// parent.go), on a signal it can catch; any other dies of SIGKILL.
+	pdeath := syscall.SIGKILL
+	if parentEnd != nil {
+		pdeath = sigParentDeath
+	}
 	pidfd := -1
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true,
-		Pdeathsig: syscall.SIGKILL,
+		Pdeathsig: pdeath,
 		PidFD:     &pidfd,
 	}
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -235,12 +236,7 @@ func TestPathNotFound(t *testing.T) {
 // Kill ends the child's whole process group: a grandchild that the child
 // started with os/exec (so without Pdeathsig) goes too.
 func TestKillGroup(t *testing.T) {
-	p := start(t, proc.Spec{Entry: "groupleader"})
-	gpid, err := strconv.Atoi(recvString(t, p.Conn()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gst := mustStat(t, gpid)
+	p, gpid, gst := startReporter(t, "groupleader")
 	if err := p.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -269,22 +265,72 @@ func TestKillGroup(t *testing.T) {
 // parent") and its own child, started with proc, dies too. The grandchild is
 // a plain /bin/sleep, which has no Conn: only Pdeathsig can end it.
 func TestParentDeath(t *testing.T) {
-	parent := start(t, proc.Spec{Entry: "spawner"})
-	gpid, err := strconv.Atoi(recvString(t, parent.Conn()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gst := mustStat(t, gpid)
+	parent, gpid, gst := startReporter(t, "spawner")
 	if gst.PPID != parent.PID() {
 		t.Fatalf("grandchild's parent is %d, want %d", gst.PPID, parent.PID())
 	}
-	if err := parent.Signal(syscall.SIGKILL); err != nil { // the parent only, not a group
+	killParent(t, parent)
+	waitGone(t, gpid, gst, "grandchild of a SIGKILLed parent")
+}
+
+// startReporter starts entry, which reports the pid of a process it started,
+// and returns the child, that pid and the process's stat.
+func startReporter(t *testing.T, entry string) (*proc.Process, int, procfs.Stat) {
+	t.Helper()
+	p := start(t, proc.Spec{Entry: entry})
+	pid, err := strconv.Atoi(recvString(t, p.Conn()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, pid, mustStat(t, pid)
+}
+
+// killParent sends SIGKILL to the intermediate child parent, not to its group,
+// and waits for it.
+func killParent(t *testing.T, parent *proc.Process) {
+	t.Helper()
+	if err := parent.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := parent.Wait(); signalOf(err) != syscall.SIGKILL {
 		t.Fatalf("Wait = %v, want killed by SIGKILL", err)
 	}
-	waitGone(t, gpid, gst, "grandchild of a SIGKILLed parent")
+}
+
+// A child's promise that whatever it left in its group is killed too holds
+// when its parent is SIGKILLed, and so cannot kill the group itself: a
+// grandchild that the child started with plain os/exec (no Pdeathsig of its
+// own, in the child's group) dies with the child.
+func TestParentKilledGroup(t *testing.T) {
+	parent := start(t, proc.Spec{Entry: "middle"})
+	var cpid, gpid int
+	if _, err := fmt.Sscan(recvString(t, parent.Conn()), &cpid, &gpid); err != nil {
+		t.Fatal(err)
+	}
+	cst, gst := mustStat(t, cpid), mustStat(t, gpid)
+	killAtEnd(t, gpid, gst)
+	killParent(t, parent)
+	waitGone(t, cpid, cst, "child of a SIGKILLed parent")
+	waitGone(t, gpid, gst, "os/exec grandchild in the group of a child whose parent was SIGKILLed")
+}
+
+// A Path started with limits goes through this binary, which execs it: the
+// program still dies with its parent.
+func TestParentDeathLimitedPath(t *testing.T) {
+	parent, pid, st := startReporter(t, "limitedspawner")
+	killAtEnd(t, pid, st)
+	killParent(t, parent)
+	waitGone(t, pid, st, "limited Path child of a SIGKILLed parent")
+}
+
+// killAtEnd kills process pid, if it is still the one that st describes, at
+// the end of the test: a test that fails must not leave it running.
+func killAtEnd(t *testing.T, pid int, st procfs.Stat) {
+	t.Cleanup(func() {
+		if now, err := procfs.ReadStat(pid); err == nil && now.StartTime == st.StartTime {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 }
 
 // A child exits when its connection closes: an entry that watches its context

@@ -122,12 +122,22 @@ func Tasks(pid int) ([]int, error) {
 	return tids, nil
 }
 
-// Stat is the part of /proc/PID/stat that identifies a process over time.
+// Stat is the part of /proc/PID/stat that identifies a process over time,
+// and tells whether it is ending.
 type Stat struct {
 	State     byte
 	PPID      int
+	Flags     uint64 // the kernel's flags of its main thread (see PFExiting)
 	StartTime uint64 // clock ticks after boot; with the pid it names one process forever
 }
+
+// PFExiting is set in the Flags of a process whose main thread has entered
+// exit(2) and will not run user code again.
+const PFExiting = 0x4
+
+// Ending reports whether the process is exiting or has exited: its main
+// thread is exiting, or it is a zombie.
+func (s Stat) Ending() bool { return s.Flags&PFExiting != 0 || s.State == 'Z' || s.State == 'X' }
 
 // ReadStat reads /proc/PID/stat.
 func ReadStat(pid int) (Stat, error) {
@@ -147,7 +157,8 @@ func ParseStat(b []byte) (Stat, error) {
 		return Stat{}, errors.New("procfs: stat: no ')'")
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state), f[1] field 4 (ppid), f[19] field 22 (starttime).
+	// f[0] is field 3 (state), f[1] field 4 (ppid), f[6] field 9 (flags),
+	// f[19] field 22 (starttime).
 	if len(f) < 20 || len(f[0]) != 1 {
 		return Stat{}, errors.New("procfs: stat: too few fields")
 	}
@@ -155,11 +166,15 @@ func ParseStat(b []byte) (Stat, error) {
 	if err != nil {
 		return Stat{}, fmt.Errorf("procfs: stat ppid: %w", err)
 	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	if err != nil {
+		return Stat{}, fmt.Errorf("procfs: stat flags: %w", err)
+	}
 	st, err := strconv.ParseUint(f[19], 10, 64)
 	if err != nil {
 		return Stat{}, fmt.Errorf("procfs: stat starttime: %w", err)
 	}
-	return Stat{State: f[0][0], PPID: ppid, StartTime: st}, nil
+	return Stat{State: f[0][0], PPID: ppid, Flags: flags, StartTime: st}, nil
 }
 
 // Children returns the pids of the processes whose parent is ppid, with their

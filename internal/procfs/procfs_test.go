@@ -31,8 +31,11 @@ func TestParseStat(t *testing.T) {
 	// A command name may hold spaces and parentheses.
 	in := "1234 (a) b (c) Z 99 1234 1 0 -1 4194304 102 0 0 0 0 0 0 0 20 0 1 0 244310 3133440 394 0\n"
 	got, err := procfs.ParseStat([]byte(in))
-	if want := (procfs.Stat{State: 'Z', PPID: 99, StartTime: 244310}); err != nil || got != want {
+	if want := (procfs.Stat{State: 'Z', PPID: 99, Flags: 4194304, StartTime: 244310}); err != nil || got != want {
 		t.Fatalf("ParseStat = %+v, %v; want %+v", got, err, want)
+	}
+	if !got.Ending() || (procfs.Stat{State: 'S', Flags: 4194304}).Ending() || !(procfs.Stat{State: 'S', Flags: 4194308}).Ending() {
+		t.Fatal("Ending does not read the state and PF_EXITING")
 	}
 	for _, bad := range []string{"", "1 (x", "1 (x) S 1 2"} {
 		if _, err := procfs.ParseStat([]byte(bad)); err == nil {
@@ -53,6 +56,9 @@ func TestSelf(t *testing.T) {
 	st, err := procfs.ReadStat(os.Getpid())
 	if err != nil || st.PPID != os.Getppid() || st.State == 0 {
 		t.Fatalf("ReadStat(self) = %+v, %v", st, err)
+	}
+	if st.Ending() {
+		t.Fatalf("ReadStat(self) says this process is ending: %+v", st)
 	}
 	if n, err := procfs.UserTasks(os.Getuid()); err != nil || n < s.Threads {
 		t.Fatalf("UserTasks = %d, %v; this process alone has %d threads", n, err, s.Threads)
