@@ -178,7 +178,7 @@ func runChild(cfgText string) int {
 		// works, for last words.
 		conn.shutdownRead()
 	}()
-	go watchHangup(cfg.Parent, cancel)
+	go watchHangup(cfg.Parent, conn, cancel)
 
 	hello(helloOK, "")
 	err := fn(ctx, conn)
@@ -208,12 +208,16 @@ var (
 // without reading from it: EPOLLHUP reports it while the data the parent sent
 // stays queued for the Entry. If the parent is dead or dying, the child ends
 // at once with its group, as on the parent-death signal (which an Entry may
-// have reset). Otherwise it cancels the Entry's context and gives it
+// have reset). If the Entry closed conn itself, the hangup is its own doing
+// and the watch ends. Otherwise it cancels the Entry's context and gives it
 // hangupGrace to return: this covers a parent that lives on but has let go
 // of the child.
-func watchHangup(parent int, cancel context.CancelCauseFunc) {
+func watchHangup(parent int, conn *Conn, cancel context.CancelCauseFunc) {
 	waitHangup()
 	orphanedIf(parent)
+	if conn.closed.Load() {
+		return
+	}
 	cancel(ErrParentGone)
 	time.AfterFunc(hangupGrace, func() {
 		exiting.Lock() // never unlocked: this exits

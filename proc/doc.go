@@ -84,9 +84,10 @@
 //   - End of connection: when the parent's end of the Conn closes because
 //     the parent died, the child ends at once with its group, as on the
 //     parent-death signal. When it closes while the parent lives — the
-//     parent closed or lost its Conn — the child's entry context is
-//     cancelled with cause ErrParentGone and its Recv returns io.EOF after the
-//     messages already sent; if the entry has not returned a second later,
+//     parent closed or lost its Conn, not the entry closing its own — the
+//     child's entry context is cancelled with cause ErrParentGone and its
+//     Recv returns io.EOF after the messages already sent; if the entry has
+//     not returned a second later,
 //     the child prints its goroutines and exits with status 3. Closing the
 //     parent's Conn is thus how a parent tells a child to finish. SIGTERM
 //     does not start that second: a child being stopped has the whole grace

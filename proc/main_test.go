@@ -89,6 +89,16 @@ var entries = map[string]proc.Entry{
 		time.Sleep(slowStop)
 		return ctx.Err()
 	},
+	// selfclose closes its own connection and goes on working for longer
+	// than the hangup grace; it fails if its context was cancelled.
+	"selfclose": func(ctx context.Context, c *proc.Conn) error {
+		c.Close()
+		time.Sleep(1500 * time.Millisecond)
+		if ctx.Err() != nil {
+			return fmt.Errorf("closing its own connection cancelled the entry's context: %w", context.Cause(ctx))
+		}
+		return nil
+	},
 	// stubborn ignores its context and the connection: only signals and the
 	// hangup timer end it.
 	"stubborn": func(ctx context.Context, c *proc.Conn) error {

@@ -369,6 +369,15 @@ func TestHangup(t *testing.T) {
 			t.Fatalf("Stop = %v, %v; want exit status 0", st, err)
 		}
 	})
+	t.Run("own-close", func(t *testing.T) {
+		// An entry that closes its own Conn is not told that its parent
+		// hung up, and may go on working.
+		var stderr bytes.Buffer
+		p := start(t, proc.Spec{Entry: "selfclose", Stderr: &stderr})
+		if st, err := p.Wait(); err != nil || st.ExitCode() != 0 {
+			t.Fatalf("Wait = %v, %v; want exit status 0; stderr:\n%.500s", st, err, stderr.String())
+		}
+	})
 	t.Run("stop-stubborn", func(t *testing.T) {
 		p := start(t, proc.Spec{Entry: "stubborn"})
 		recvString(t, p.Conn())
