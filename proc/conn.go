@@ -2,7 +2,6 @@ package proc
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/gob"
 	"encoding/json"
 	"errors"
@@ -24,16 +23,6 @@ const DefaultMaxFrame = 16 << 20
 // a frame must fit an int on every platform.
 const maxMaxFrame = 1<<31 - 1
 
-const (
-	headerLen = 4
-	// A frame whose header and payload fit in smallFrame is copied into one
-	// buffer and written with one write(2); larger ones are written with
-	// writev(2) straight from the caller's slice, so a 64 KiB message is never
-	// copied in user space.
-	smallFrame = 4096
-	readBuf    = 4096
-)
-
 // Conn is one end of a message connection: a byte stream cut into frames, each
 // a 4-byte big-endian length followed by that many bytes. Between a parent and
 // a child started with Start it runs over a Unix socketpair; NewConn puts one
@@ -46,26 +35,16 @@ const (
 // package doc for why).
 type Conn struct {
 	rw  io.ReadWriteCloser
-	raw syscall.RawConn // set when rw is an *os.File: writev and shutdown(2)
+	raw syscall.RawConn // set when rw is an *os.File: its descriptor is read and written directly
 	max int
 
-	rmu     sync.Mutex
-	rbuf    []byte
-	r, w    int   // unread bytes are rbuf[r:w]
-	rerr    error // sticky: once Recv failed it fails the same way
-	riovs   [2][]byte
-	ioN     int
-	rErr    error
-	readvFn func(uintptr) bool
+	rmu  sync.Mutex
+	in   reader
+	rerr error // sticky: once Recv failed it fails the same way
 
-	wmu      sync.Mutex
-	wbuf     []byte
-	werr     error
-	hdr      [headerLen]byte
-	iovs     [2][]byte
-	iov      [][]byte // what is left of iovs to write
-	ioErr    error
-	writevFn func(uintptr) bool
+	wmu  sync.Mutex
+	out  writer
+	werr error
 
 	closed     atomic.Bool
 	peerExited atomic.Bool // closed by Process.Wait: Recv says io.EOF
@@ -87,11 +66,14 @@ func NewConn(rw io.ReadWriteCloser, max int) *Conn {
 		panic(fmt.Sprintf("proc: frame maximum %d out of range [1, 2^31-1]", max))
 	}
 	c := &Conn{rw: rw, max: max}
+	c.in.buf = make([]byte, readBuf)
 	if f, ok := rw.(*os.File); ok {
 		if raw, err := f.SyscallConn(); err == nil {
 			c.raw = raw
-			c.writevFn = c.writevOnce
-			c.readvFn = c.readvOnce
+			// Bound once: a method value made at each call would be an
+			// allocation per message.
+			c.in.fn = c.recvFD
+			c.out.fn = c.sendFD
 		}
 	}
 	return c
@@ -119,21 +101,16 @@ func (c *Conn) Send(msg []byte) error {
 	if c.werr != nil {
 		return c.werr
 	}
+	c.beginSend(msg)
 	var err error
-	if n := headerLen + len(msg); n <= smallFrame || c.raw == nil {
-		if cap(c.wbuf) < n {
-			c.wbuf = make([]byte, n, max(n, smallFrame))
-		}
-		b := c.wbuf[:n]
-		binary.BigEndian.PutUint32(b, uint32(len(msg)))
-		copy(b[headerLen:], msg)
-		_, err = c.rw.Write(b)
-		if cap(c.wbuf) > smallFrame {
-			c.wbuf = nil // don't keep a large buffer for a generic stream
+	if c.raw != nil {
+		if err = c.raw.Write(c.out.fn); err == nil {
+			err = c.out.err
 		}
 	} else {
-		err = c.writev(msg)
+		err = c.sendOnce(-1)
 	}
+	c.out.iovs[1] = nil
 	if err != nil {
 		if c.closed.Load() {
 			return ErrClosed
@@ -144,45 +121,9 @@ func (c *Conn) Send(msg []byte) error {
 	return nil
 }
 
-// writev writes the header and msg with writev(2), resuming after short
-// writes. Its state lives in the Conn (under wmu), and writevFn is bound once
-// in NewConn, so a large Send allocates nothing.
-func (c *Conn) writev(msg []byte) error {
-	binary.BigEndian.PutUint32(c.hdr[:], uint32(len(msg)))
-	c.iovs = [2][]byte{c.hdr[:], msg}
-	c.iov = c.iovs[:]
-	c.ioErr = nil
-	err := c.raw.Write(c.writevFn)
-	c.iovs[1] = nil // don't keep the caller's message alive
-	if err != nil {
-		return err
-	}
-	return c.ioErr
-}
-
-func (c *Conn) writevOnce(fd uintptr) bool {
-	for len(c.iov) > 0 {
-		n, err := unix.Writev(int(fd), c.iov)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
-			return false // only for a non-blocking descriptor: wait and retry
-		}
-		if err != nil {
-			c.ioErr = err
-			return true
-		}
-		for n > 0 && len(c.iov) > 0 {
-			if n >= len(c.iov[0]) {
-				n -= len(c.iov[0])
-				c.iov = c.iov[1:]
-			} else {
-				c.iov[0] = c.iov[0][n:]
-				n = 0
-			}
-		}
-	}
+// sendFD is what RawConn.Write calls.
+func (c *Conn) sendFD(fd uintptr) bool {
+	c.out.err = c.sendOnce(int(fd))
 	return true
 }
 
@@ -208,7 +149,17 @@ func (c *Conn) RecvBuf(buf []byte) ([]byte, error) {
 	if c.rerr != nil {
 		return nil, c.rerr
 	}
-	msg, err := c.recv(buf)
+	var msg []byte
+	var err error
+	if c.raw != nil {
+		c.in.arg = buf
+		if err = c.raw.Read(c.in.fn); err == nil {
+			msg, err = c.in.msg, c.in.err
+		}
+		c.in.arg, c.in.msg = nil, nil
+	} else {
+		msg, err = c.recvOnce(-1, buf)
+	}
 	if err != nil {
 		if c.closed.Load() {
 			err = ErrClosed
@@ -220,153 +171,15 @@ func (c *Conn) RecvBuf(buf []byte) ([]byte, error) {
 		if errors.Is(err, ErrFrameTooLarge) {
 			c.Close()
 		}
-	}
-	return msg, err
-}
-
-func (c *Conn) recv(buf []byte) ([]byte, error) {
-	if c.rbuf == nil {
-		c.rbuf = make([]byte, readBuf)
-	}
-	if c.r == c.w && c.readvFn != nil && cap(buf) > readBuf {
-		// Nothing buffered and a large buffer to fill: one readv(2) puts
-		// the header in rbuf and the payload straight into buf, where two
-		// reads would otherwise be needed.
-		msg, err := c.recvv(buf[:cap(buf)])
-		if msg != nil || err != nil {
-			return msg, err
-		}
-	}
-	for c.w-c.r < headerLen {
-		if c.r > 0 {
-			c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
-			c.r = 0
-		}
-		n, err := c.rw.Read(c.rbuf[c.w:])
-		c.w += n
-		if n > 0 {
-			continue
-		}
-		if err == nil {
-			continue // a Reader may return 0, nil; try again
-		}
-		return nil, c.headerErr(err)
-	}
-	n := binary.BigEndian.Uint32(c.rbuf[c.r:])
-	c.r += headerLen
-	if uint64(n) > uint64(c.max) {
-		return nil, c.tooLarge(n)
-	}
-	var msg []byte
-	if int(n) <= cap(buf) {
-		msg = buf[:n]
-	} else {
-		msg = make([]byte, n)
-	}
-	k := copy(msg, c.rbuf[c.r:c.w])
-	c.r += k
-	if c.r == c.w {
-		c.r, c.w = 0, 0
-	}
-	return c.readRest(msg, k)
-}
-
-// recvv is recv's one-readv(2) path. It returns (nil, nil) if fewer bytes than
-// a header arrived: they are in rbuf, and recv goes on as usual.
-func (c *Conn) recvv(buf []byte) ([]byte, error) {
-	c.riovs = [2][]byte{c.rbuf[:headerLen], buf}
-	c.ioN, c.rErr = 0, nil
-	if err := c.raw.Read(c.readvFn); err != nil {
-		c.rErr = err
-	}
-	c.riovs[1] = nil
-	got := c.ioN
-	if got < headerLen {
-		c.r, c.w = 0, got
-		if got == 0 && c.rErr == nil {
-			c.rErr = io.EOF // readv returns 0 only at the end of the stream
-		}
-		if c.rErr != nil {
-			return nil, c.headerErr(c.rErr)
-		}
-		return nil, nil
-	}
-	n := binary.BigEndian.Uint32(c.rbuf)
-	if uint64(n) > uint64(c.max) {
-		return nil, c.tooLarge(n)
-	}
-	got -= headerLen // payload bytes, in buf
-	var msg []byte
-	if int(n) <= len(buf) {
-		msg = buf[:n]
-	} else {
-		msg = make([]byte, n)
-		copy(msg, buf[:got])
-	}
-	if got > int(n) {
-		// The next frames' first bytes came too: keep them in rbuf.
-		extra := buf[n:got]
-		if len(extra) > len(c.rbuf) {
-			c.rbuf = make([]byte, len(extra))
-		}
-		c.r, c.w = 0, copy(c.rbuf, extra)
-		got = int(n)
-	}
-	return c.readRest(msg, got)
-}
-
-func (c *Conn) readvOnce(fd uintptr) bool {
-	for {
-		n, err := unix.Readv(int(fd), c.riovs[:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
-			return false // only for a non-blocking descriptor: wait and retry
-		}
-		c.ioN, c.rErr = n, err
-		if n < 0 {
-			c.ioN = 0
-		}
-		return true
-	}
-}
-
-// readRest reads the rest of msg, of which k bytes are already there.
-func (c *Conn) readRest(msg []byte, k int) ([]byte, error) {
-	for k < len(msg) {
-		m, err := c.rw.Read(msg[k:])
-		k += m
-		if m > 0 || err == nil {
-			continue
-		}
-		if isEOF(err) {
-			return nil, fmt.Errorf("proc: recv: stream ended after %d of %d bytes of a frame: %w", k, len(msg), io.ErrUnexpectedEOF)
-		}
-		return nil, fmt.Errorf("proc: recv: %w", err)
+		return nil, err
 	}
 	return msg, nil
 }
 
-func (c *Conn) headerErr(err error) error {
-	if !isEOF(err) {
-		return fmt.Errorf("proc: recv: %w", err)
-	}
-	if c.w-c.r == 0 {
-		return io.EOF
-	}
-	return fmt.Errorf("proc: recv: stream ended inside a frame header: %w", io.ErrUnexpectedEOF)
-}
-
-func (c *Conn) tooLarge(n uint32) error {
-	return fmt.Errorf("%w: peer announced %d bytes, maximum %d", ErrFrameTooLarge, n, c.max)
-}
-
-// isEOF reports whether err ends the stream. ECONNRESET on a Unix socket means
-// the peer closed while our earlier messages were still unread in its
-// buffer: for the reader that is the end of the stream like any other.
-func isEOF(err error) bool {
-	return err == io.EOF || errors.Is(err, syscall.ECONNRESET)
+// recvFD is what RawConn.Read calls.
+func (c *Conn) recvFD(fd uintptr) bool {
+	c.in.msg, c.in.err = c.recvOnce(int(fd), c.in.arg)
+	return true
 }
 
 // Close ends the connection in both directions: the peer's Recv returns io.EOF
