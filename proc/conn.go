@@ -134,7 +134,11 @@ func (c *Conn) sendFD(fd uintptr) bool {
 // returns io.EOF itself. If the stream ends inside a frame — the peer died in
 // the middle of a Send — the error wraps io.ErrUnexpectedEOF. A length prefix
 // larger than MaxFrame is malformed input: Recv returns an error wrapping
-// ErrFrameTooLarge, allocates nothing for it and closes the connection. Once
+// ErrFrameTooLarge, allocates nothing for it and closes the connection.
+// Memory for a message is allocated as its bytes arrive: a header costs at
+// most 64 KiB before its payload comes, and the buffer then doubles as bytes
+// come, so a peer that announces more than it sends costs at most twice what
+// it sent. Once
 // Recv has failed, later calls return the same error. After Close, Recv
 // returns ErrClosed; a Recv blocked in another goroutine returns ErrClosed too.
 func (c *Conn) Recv() ([]byte, error) { return c.RecvBuf(nil) }

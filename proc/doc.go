@@ -52,7 +52,8 @@
 // that ends inside a frame — a peer killed in the middle of a Send — is an
 // error wrapping io.ErrUnexpectedEOF; one that ends between frames is io.EOF.
 // Nothing a peer sends can panic the receiver or make it allocate more than
-// the maximum (FuzzRecv). Recv returns each message in a new slice; RecvBuf
+// twice what it sent plus 64 KiB, whatever its headers announce: the buffer
+// of a message grows as its bytes arrive (FuzzRecv). Recv returns each message in a new slice; RecvBuf
 // reads into the caller's buffer. SendJSON, RecvJSON, SendGob and RecvGob put
 // types on top; a frame that does not decode is an error for that frame only.
 //

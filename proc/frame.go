@@ -27,6 +27,11 @@ const (
 	// copied in user space.
 	smallFrame = 4096
 	readBuf    = 4096
+	// growStart is the most that a frame's header makes the receiver
+	// allocate before its payload arrives. The room then doubles as bytes
+	// come, up to the announced length: a peer costs at most twice what it
+	// sent, whatever it announced (up to 2 GiB with the largest MaxFrame).
+	growStart = 64 << 10
 )
 
 // errWouldBlock is returned by recvOnce and sendOnce when a non-blocking
@@ -55,15 +60,23 @@ type reader struct {
 	fn       func(uintptr) bool
 }
 
-// begin starts reading a frame of n bytes into buf's array if it fits, or
-// into a new slice.
-func (in *reader) begin(n int, buf []byte) {
+// begin starts reading a frame of n bytes, of which arrived are at hand, into
+// buf's array if it fits, or into a new slice that grows as the payload
+// comes.
+func (in *reader) begin(n int, buf []byte, arrived int) {
 	in.inFrame, in.n, in.got = true, n, 0
 	if n <= cap(buf) {
 		in.dst = buf[:n]
 		return
 	}
-	in.dst = make([]byte, n)
+	in.dst = make([]byte, min(n, max(growStart, arrived)))
+}
+
+// grow doubles the room for the frame's payload, up to its length.
+func (in *reader) grow() {
+	next := make([]byte, min(in.n, 2*len(in.dst)))
+	copy(next, in.dst[:in.got])
+	in.dst = next
 }
 
 // take ends the frame that has fully arrived and returns its payload.
@@ -84,8 +97,22 @@ func (c *Conn) recvOnce(fd int, buf []byte) ([]byte, error) {
 			if in.got == in.n {
 				return in.take(), nil
 			}
-			k, err := c.read(fd, in.dst[in.got:])
-			in.got += k
+			var k int
+			var err error
+			if in.got < len(in.dst) {
+				k, err = c.read(fd, in.dst[in.got:])
+				in.got += k
+			} else {
+				// No room left: read into the read buffer (empty while a
+				// frame is under way), and grow only for bytes that came.
+				k, err = c.read(fd, in.buf)
+				if k > 0 {
+					in.grow()
+					m := copy(in.dst[in.got:], in.buf[:k])
+					in.got += m
+					in.r, in.w = m, k // the next frames' first bytes, if any
+				}
+			}
 			if err != nil {
 				return nil, c.payloadErr(err)
 			}
@@ -97,7 +124,7 @@ func (c *Conn) recvOnce(fd int, buf []byte) ([]byte, error) {
 				return nil, c.tooLarge(n)
 			}
 			in.r += headerLen
-			in.begin(int(n), buf)
+			in.begin(int(n), buf, in.w-in.r)
 			in.got = copy(in.dst, in.buf[in.r:in.w])
 			in.r += in.got
 			continue
@@ -142,7 +169,7 @@ func (c *Conn) recvv(fd int, buf []byte) error {
 	}
 	in.r, in.w = 0, 0
 	p := k - headerLen // bytes after the header, in buf
-	in.begin(int(n), buf)
+	in.begin(int(n), buf, p)
 	if p > int(n) {
 		// The next frames' first bytes came too: keep them.
 		extra := buf[n:p]
