@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,10 +34,24 @@ const maxMaxFrame = 1<<31 - 1
 // time. A Send that returned nil synchronizes before the Recv that returns
 // that message in the peer. Both block an OS thread while they wait (see the
 // package doc for why).
+//
+// Deadlines work as net.Conn's: SetReadDeadline and SetWriteDeadline apply to
+// calls that wait already and to later ones, and a call past its deadline
+// fails with an error wrapping os.ErrDeadlineExceeded. A deadline never puts
+// the stream out of step. Recv keeps a frame that the deadline cut in the
+// middle, and the next Recv goes on with it. A Send that the deadline stops
+// before any byte of its frame went out leaves the Conn as it was; one that
+// cut its frame has left the peer half a message that cannot be taken back,
+// so the Conn's sending side is then broken: that Send and every later one
+// return the same error, and the sending side is shut down, so that the peer
+// reads an error wrapping io.ErrUnexpectedEOF.
 type Conn struct {
 	rw  io.ReadWriteCloser
-	raw syscall.RawConn // set when rw is an *os.File: its descriptor is read and written directly
+	raw syscall.RawConn // set when rw is an *os.File: its descriptor, non-blocking, is read and written directly
 	max int
+
+	rd, wd       deadline
+	rwake, wwake waker
 
 	rmu  sync.Mutex
 	in   reader
@@ -57,6 +72,13 @@ type Conn struct {
 // it. This is the seam for other transports: a net.Conn to another machine
 // works as well as the socketpair that Start uses.
 //
+// An *os.File's descriptor is read and written directly, and put in
+// non-blocking mode: do not pass a file whose open file description other
+// programs share and read blocking (a terminal). Deadlines work over a file
+// and over any rw with SetReadDeadline and SetWriteDeadline methods (a
+// net.Conn); over other streams, setting one returns an error wrapping
+// os.ErrNoDeadline.
+//
 // NewConn panics if max is negative or larger than 2³¹−1.
 func NewConn(rw io.ReadWriteCloser, max int) *Conn {
 	if max == 0 {
@@ -68,7 +90,12 @@ func NewConn(rw io.ReadWriteCloser, max int) *Conn {
 	c := &Conn{rw: rw, max: max}
 	c.in.buf = make([]byte, readBuf)
 	if f, ok := rw.(*os.File); ok {
-		if raw, err := f.SyscallConn(); err == nil {
+		var nonblock error
+		raw, err := f.SyscallConn()
+		if err == nil {
+			err = raw.Control(func(fd uintptr) { nonblock = unix.SetNonblock(int(fd), true) })
+		}
+		if err == nil && nonblock == nil {
 			c.raw = raw
 			// Bound once: a method value made at each call would be an
 			// allocation per message.
@@ -83,12 +110,13 @@ func NewConn(rw io.ReadWriteCloser, max int) *Conn {
 func (c *Conn) MaxFrame() int { return c.max }
 
 // Send writes msg as one frame. It blocks until the whole frame has been
-// handed to the kernel (or the stream), not until the peer reads it.
+// handed to the kernel (or the stream), not until the peer reads it, or until
+// the write deadline.
 //
 // A message longer than MaxFrame is refused with an error wrapping
 // ErrFrameTooLarge and nothing is written; the connection stays usable. After
 // Close, Send returns ErrClosed. If the peer has gone, Send returns the write
-// error (such as EPIPE); it never raises SIGPIPE.
+// error (such as EPIPE); it never raises SIGPIPE. Send allocates nothing.
 func (c *Conn) Send(msg []byte) error {
 	if len(msg) > c.max {
 		return fmt.Errorf("%w: sending %d bytes, maximum %d", ErrFrameTooLarge, len(msg), c.max)
@@ -101,6 +129,9 @@ func (c *Conn) Send(msg []byte) error {
 	if c.werr != nil {
 		return c.werr
 	}
+	if c.wd.passed() {
+		return errSendTimeout
+	}
 	c.beginSend(msg)
 	var err error
 	if c.raw != nil {
@@ -111,20 +142,40 @@ func (c *Conn) Send(msg []byte) error {
 		err = c.sendOnce(-1)
 	}
 	c.out.iovs[1] = nil
-	if err != nil {
-		if c.closed.Load() {
-			return ErrClosed
-		}
-		c.werr = fmt.Errorf("proc: send: %w", err)
+	switch {
+	case err == nil:
+		return nil
+	case c.closed.Load():
+		return ErrClosed
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.out.sent == 0:
+		return errSendTimeout // nothing went out: the Conn is as it was
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.werr = fmt.Errorf("proc: send: the write deadline cut a frame after %d of its %d bytes; sending is over: %w",
+			c.out.sent, c.out.n, os.ErrDeadlineExceeded)
+		c.shutdownWrite()
 		return c.werr
 	}
-	return nil
+	c.werr = fmt.Errorf("proc: send: %w", err)
+	return c.werr
 }
 
-// sendFD is what RawConn.Write calls.
+var (
+	errSendTimeout = fmt.Errorf("proc: send: %w", os.ErrDeadlineExceeded)
+	errRecvTimeout = fmt.Errorf("proc: recv: %w", os.ErrDeadlineExceeded)
+)
+
+// sendFD is what RawConn.Write calls: sendOnce, and waits until it is done.
 func (c *Conn) sendFD(fd uintptr) bool {
-	c.out.err = c.sendOnce(int(fd))
-	return true
+	for {
+		err := c.sendOnce(int(fd))
+		if err == errWouldBlock {
+			if err = c.wait(int(fd), unix.POLLOUT, &c.wd, &c.wwake); err == nil {
+				continue
+			}
+		}
+		c.out.err = err
+		return true
+	}
 }
 
 // Recv reads the next frame and returns its payload in a new slice that the
@@ -147,12 +198,18 @@ func (c *Conn) Recv() ([]byte, error) { return c.RecvBuf(nil) }
 // array when it fits in cap(buf), and into a new slice only when it does not.
 // On a hot path, receiving into one reused buffer saves an allocation, and
 // for large messages the zeroing and garbage collection that go with it.
+// RecvBuf may write anywhere in buf[:cap(buf)]; into a buffer large enough,
+// it allocates nothing.
 func (c *Conn) RecvBuf(buf []byte) ([]byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.rerr != nil {
 		return nil, c.rerr
 	}
+	if c.rd.passed() {
+		return nil, errRecvTimeout
+	}
+	c.in.resume(buf)
 	var msg []byte
 	var err error
 	if c.raw != nil {
@@ -165,6 +222,10 @@ func (c *Conn) RecvBuf(buf []byte) ([]byte, error) {
 		msg, err = c.recvOnce(-1, buf)
 	}
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) && !c.closed.Load() {
+			c.in.detach() // the frame cut short stays, for the next call
+			return nil, errRecvTimeout
+		}
 		if c.closed.Load() {
 			err = ErrClosed
 			if c.peerExited.Load() {
@@ -180,10 +241,66 @@ func (c *Conn) RecvBuf(buf []byte) ([]byte, error) {
 	return msg, nil
 }
 
-// recvFD is what RawConn.Read calls.
+// recvFD is what RawConn.Read calls: recvOnce, and waits until it is done.
 func (c *Conn) recvFD(fd uintptr) bool {
-	c.in.msg, c.in.err = c.recvOnce(int(fd), c.in.arg)
-	return true
+	for {
+		msg, err := c.recvOnce(int(fd), c.in.arg)
+		if err == errWouldBlock {
+			if err = c.wait(int(fd), unix.POLLIN, &c.rd, &c.rwake); err == nil {
+				continue
+			}
+		}
+		c.in.msg, c.in.err = msg, err
+		return true
+	}
+}
+
+// SetDeadline sets both the read and the write deadline.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the time after which Recv and RecvBuf, those waiting
+// now included, fail with an error wrapping os.ErrDeadlineExceeded; the zero
+// time means none. A frame that a deadline cut stays in the Conn, and the
+// next Recv goes on with it. It may be called from any goroutine.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	return c.setDeadline(t, &c.rd, &c.rwake, "read", func(d deadliner) error { return d.SetReadDeadline(t) })
+}
+
+// SetWriteDeadline sets the time after which Send, those waiting now
+// included, fails with an error wrapping os.ErrDeadlineExceeded; the zero
+// time means none. A Send stopped by the deadline in the middle of its frame
+// breaks the sending side (see Conn). It may be called from any goroutine.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	return c.setDeadline(t, &c.wd, &c.wwake, "write", func(d deadliner) error { return d.SetWriteDeadline(t) })
+}
+
+// deadliner is a stream with deadlines of its own, such as a net.Conn.
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+func (c *Conn) setDeadline(t time.Time, d *deadline, w *waker, which string, set func(deadliner) error) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.raw == nil {
+		dl, ok := c.rw.(deadliner)
+		if !ok {
+			return fmt.Errorf("proc: set %s deadline: %w", which, os.ErrNoDeadline)
+		}
+		if err := set(dl); err != nil {
+			return err
+		}
+	}
+	d.set(t)
+	w.wake()
+	return nil
 }
 
 // Close ends the connection in both directions: the peer's Recv returns io.EOF
@@ -201,11 +318,14 @@ func (c *Conn) Close() error {
 
 func (c *Conn) close() {
 	c.closed.Store(true)
-	// close(2) would not wake a thread blocked in read(2) on the same
-	// descriptor; shutdown(2) does, and tells the peer at once.
+	// shutdown(2) wakes a thread that waits on the same descriptor, which
+	// close(2) would not, and tells the peer at once; the eventfds wake the
+	// waiters of a descriptor that is not a socket.
 	if c.raw != nil {
 		c.raw.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_RDWR) })
 	}
+	c.rwake.close()
+	c.wwake.close()
 	c.closeErr = c.rw.Close()
 }
 
@@ -224,6 +344,16 @@ func (c *Conn) closeExited() {
 func (c *Conn) shutdownRead() {
 	if c.raw != nil {
 		c.raw.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_RD) })
+	}
+}
+
+// shutdownWrite makes the peer's Recv see the end of the stream after what
+// was sent, for a sending side that is broken.
+func (c *Conn) shutdownWrite() {
+	if c.raw != nil {
+		c.raw.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_WR) })
+	} else if cw, ok := c.rw.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -252,6 +253,162 @@ func TestConnCloseUnblocks(t *testing.T) {
 	}
 	if err := a.Close(); err != nil {
 		t.Fatalf("second Close = %v", err)
+	}
+}
+
+// deadlined is the deadline API a Conn has, as net.Conn's.
+type deadlined interface {
+	SetDeadline(time.Time) error
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// deadlines returns c's deadline methods, and fails the test if it has none:
+// then a peer that stalls blocks Recv and Send for ever.
+func deadlines(t *testing.T, c *proc.Conn) deadlined {
+	t.Helper()
+	d, ok := any(c).(deadlined)
+	if !ok {
+		t.Fatal("Conn has no deadlines: a Recv from a peer that stalls blocks for ever")
+	}
+	return d
+}
+
+// A read deadline ends a Recv with an error matching os.ErrDeadlineExceeded,
+// whether it waits already or starts later, over a socketpair and over a
+// net.Conn; the Conn then works again.
+func TestConnReadDeadline(t *testing.T) {
+	for name, mk := range map[string]func(testing.TB, int) (*proc.Conn, *proc.Conn){"socketpair": socketpair, "pipe": pipe} {
+		t.Run(name, func(t *testing.T) {
+			a, b := mk(t, 0)
+			d := deadlines(t, b)
+			d.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			if _, err := b.Recv(); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Recv past its deadline = %v, want os.ErrDeadlineExceeded", err)
+			}
+			// A deadline moved into the past wakes a Recv that waits.
+			errs := make(chan error, 1)
+			d.SetReadDeadline(time.Time{})
+			go func() { _, err := b.Recv(); errs <- err }()
+			d.SetReadDeadline(time.Now().Add(-time.Second))
+			if err := <-errs; !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Recv woken by a deadline in the past = %v, want os.ErrDeadlineExceeded", err)
+			}
+			d.SetReadDeadline(time.Time{})
+			go a.Send([]byte("after"))
+			if m, err := b.Recv(); err != nil || string(m) != "after" {
+				t.Fatalf("Recv after the deadline was lifted = %q, %v", m, err)
+			}
+		})
+	}
+}
+
+// A peer that sends half a frame and stalls: Recv ends at its deadline, and
+// the half frame stays in the Conn, so that when the rest comes the next
+// Recv returns the whole frame and the stream is still in step. This holds
+// when the half frame was read into the caller's buffer, which the caller
+// may reuse meanwhile.
+func TestConnDeadlineMidFrame(t *testing.T) {
+	for _, into := range []string{"Recv", "RecvBuf"} {
+		t.Run(into, func(t *testing.T) {
+			raw, c := rawPeer(t, 0)
+			d := deadlines(t, c)
+			msg := bytes.Repeat([]byte("0123456789"), 1000)
+			frame := binary.BigEndian.AppendUint32(nil, uint32(len(msg)))
+			frame = append(frame, msg...)
+			raw.Write(frame[:6000]) // the header and part of the payload
+			buf := make([]byte, 0, 16<<10)
+			recv := func() ([]byte, error) {
+				if into == "Recv" {
+					return c.Recv()
+				}
+				return c.RecvBuf(buf)
+			}
+			d.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			if _, err := recv(); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("%s of a stalled half frame = %v, want os.ErrDeadlineExceeded", into, err)
+			}
+			clear(buf[:cap(buf)]) // the caller reuses its buffer
+			raw.Write(frame[6000:])
+			raw.Write([]byte{0, 0, 0, 2, 'o', 'k'})
+			d.SetReadDeadline(time.Time{})
+			if m, err := recv(); err != nil || !bytes.Equal(m, msg) {
+				t.Fatalf("%s after the rest came = %d bytes, %v; want the whole frame of %d", into, len(m), err, len(msg))
+			}
+			if m, err := recv(); err != nil || string(m) != "ok" {
+				t.Fatalf("next %s = %q, %v; want the next frame", into, m, err)
+			}
+		})
+	}
+}
+
+// A write deadline that passes before any byte of a frame went out leaves the
+// Conn as it was; one that cuts a frame breaks the sending side: Send keeps
+// failing, and the peer reads io.ErrUnexpectedEOF rather than a stream out of
+// step.
+func TestConnWriteDeadline(t *testing.T) {
+	a, b := socketpair(t, 0)
+	d := deadlines(t, a)
+	d.SetWriteDeadline(time.Now().Add(-time.Second))
+	if err := a.Send([]byte("late")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Send past its deadline = %v, want os.ErrDeadlineExceeded", err)
+	}
+	d.SetWriteDeadline(time.Time{})
+	if err := a.Send([]byte("on time")); err != nil {
+		t.Fatalf("Send after the deadline was lifted: %v", err)
+	}
+	if m, err := b.Recv(); err != nil || string(m) != "on time" {
+		t.Fatalf("Recv = %q, %v", m, err)
+	}
+	// Larger than the socket's buffers, and nobody reads: cut by the deadline.
+	d.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+	err := a.Send(make([]byte, 8<<20))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Send that cannot finish = %v, want os.ErrDeadlineExceeded", err)
+	}
+	d.SetWriteDeadline(time.Time{})
+	if err2 := a.Send([]byte("more")); err2 != err {
+		t.Fatalf("Send after a cut frame = %v, want the same error %v", err2, err)
+	}
+	if _, err := b.Recv(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("peer's Recv of the cut frame = %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// A stream without deadlines says so.
+func TestConnNoDeadline(t *testing.T) {
+	c := proc.NewConn(readOnly{bytes.NewReader(nil)}, 0)
+	if err := deadlines(t, c).SetReadDeadline(time.Now()); !errors.Is(err, os.ErrNoDeadline) {
+		t.Fatalf("SetReadDeadline on a stream without deadlines = %v, want os.ErrNoDeadline", err)
+	}
+}
+
+// Send allocates nothing, nor does RecvBuf into a large enough buffer, for
+// small and large messages, waits included.
+func TestConnAllocs(t *testing.T) {
+	for _, size := range []int{64, 64 << 10} {
+		a, b := socketpair(t, 0)
+		go func() {
+			buf := make([]byte, 0, size)
+			for {
+				m, err := b.RecvBuf(buf)
+				if err != nil || b.Send(m) != nil {
+					return
+				}
+			}
+		}()
+		msg, buf := make([]byte, size), make([]byte, 0, size)
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := a.Send(msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.RecvBuf(buf); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("a %d-byte round trip with Send and RecvBuf allocates %v times, want 0", size, allocs)
+		}
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The framing of a Conn, apart from how it waits.
+// The framing of a Conn, apart from how it waits (wait.go).
 //
 // recvOnce and sendOnce each make as much progress as the stream allows and
 // keep their state in the Conn, so that a call that stops early — a
@@ -46,9 +46,10 @@ type reader struct {
 	r, w int    // unread bytes are buf[r:w]
 
 	// The frame being read, if inFrame: its announced length n, where its
-	// payload goes (dst, whose length is the room there is so far), and how
-	// much of it has arrived.
+	// payload goes (dst, whose length is the room there is so far; the
+	// caller's buffer if user), and how much of it has arrived.
 	inFrame bool
+	user    bool
 	n       int
 	dst     []byte
 	got     int
@@ -66,10 +67,31 @@ type reader struct {
 func (in *reader) begin(n int, buf []byte, arrived int) {
 	in.inFrame, in.n, in.got = true, n, 0
 	if n <= cap(buf) {
-		in.dst = buf[:n]
+		in.dst, in.user = buf[:n], true
 		return
 	}
-	in.dst = make([]byte, min(n, max(growStart, arrived)))
+	in.dst, in.user = make([]byte, min(n, max(growStart, arrived))), false
+}
+
+// detach copies the part of a frame that arrived into the caller's buffer,
+// if so, to memory of the Conn's: a call that returns before the frame is
+// whole must leave the caller free to reuse its buffer.
+func (in *reader) detach() {
+	if !in.inFrame || !in.user {
+		return
+	}
+	own := make([]byte, min(in.n, max(growStart, in.got)))
+	copy(own, in.dst[:in.got])
+	in.dst, in.user = own, false
+}
+
+// resume moves a frame that an earlier call began into buf, if it fits.
+func (in *reader) resume(buf []byte) {
+	if !in.inFrame || in.user || in.n > cap(buf) {
+		return
+	}
+	copy(buf[:in.n], in.dst[:in.got])
+	in.dst, in.user = buf[:in.n], true
 }
 
 // grow doubles the room for the frame's payload, up to its length.
@@ -82,7 +104,7 @@ func (in *reader) grow() {
 // take ends the frame that has fully arrived and returns its payload.
 func (in *reader) take() []byte {
 	msg := in.dst[:in.n]
-	in.inFrame, in.dst, in.n, in.got = false, nil, 0, 0
+	in.inFrame, in.user, in.dst, in.n, in.got = false, false, nil, 0, 0
 	return msg
 }
 
