@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -62,9 +63,14 @@ type Conn struct {
 	werr error
 
 	closed     atomic.Bool
-	peerExited atomic.Bool // closed by Process.Wait: Recv says io.EOF
+	peerExited atomic.Bool // closed by Process.Wait: Recv says how the child ended
 	closeOnce  sync.Once
 	closeErr   error
+
+	// ended, set by Start for the parent's end, says how the child ended
+	// once the stream has: Wait's error and true if it has exited or is
+	// exiting (then it waits for the reaper), false if it lives on.
+	ended func() (error, bool)
 }
 
 // NewConn returns a Conn that frames messages over rw, accepting frames of at
@@ -156,6 +162,9 @@ func (c *Conn) Send(msg []byte) error {
 		return c.werr
 	}
 	c.werr = fmt.Errorf("proc: send: %w", err)
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		c.werr = c.endOf(c.werr)
+	}
 	return c.werr
 }
 
@@ -183,7 +192,21 @@ func (c *Conn) sendFD(fd uintptr) bool {
 //
 // At a clean end of stream (the peer closed or exited between frames) Recv
 // returns io.EOF itself. If the stream ends inside a frame — the peer died in
-// the middle of a Send — the error wraps io.ErrUnexpectedEOF. A length prefix
+// the middle of a Send — the error wraps io.ErrUnexpectedEOF.
+//
+// On the parent's Conn of a child started with Start, the end of the stream
+// also says how the child ended, as Wait does. A child that exited with
+// status 0 between frames gives io.EOF itself. A child that was killed or
+// failed gives an error that wraps both io.EOF (or io.ErrUnexpectedEOF) and
+// the child's *ExitError, such as "proc: recv: end of stream: worker (pid
+// 4242): signal: killed". So a receive loop that ends on err == io.EOF takes
+// a killed child for the failure it is, and one that ends on errors.Is(err,
+// io.EOF) takes it for the end of the stream; errors.As finds the
+// ExitError. When the stream ends while the child is exiting, Recv waits for
+// it to be reaped to say so; a child that closed its end and lives on gives
+// io.EOF. A Send that finds the child gone wraps its ExitError the same way.
+//
+// A length prefix
 // larger than MaxFrame is malformed input: Recv returns an error wrapping
 // ErrFrameTooLarge, allocates nothing for it and closes the connection.
 // Memory for a message is allocated as its bytes arrive: a header costs at
@@ -231,6 +254,9 @@ func (c *Conn) RecvBuf(buf []byte) ([]byte, error) {
 			if c.peerExited.Load() {
 				err = io.EOF
 			}
+		}
+		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = c.endOf(err)
 		}
 		c.rerr = err
 		if errors.Is(err, ErrFrameTooLarge) {
@@ -329,9 +355,38 @@ func (c *Conn) close() {
 	c.closeErr = c.rw.Close()
 }
 
+// endOf adds to err, the end of the stream, how the child at the other end
+// ended, if it has and not with status 0.
+func (c *Conn) endOf(err error) error {
+	if c.ended == nil {
+		return err
+	}
+	if exit, ok := c.ended(); ok && exit != nil {
+		return &endError{err: err, exit: exit}
+	}
+	return err
+}
+
+// endError is the error of a Recv or Send on the Conn of a child that ended
+// otherwise than with status 0.
+type endError struct {
+	err  error // what the stream said: io.EOF, io.ErrUnexpectedEOF, EPIPE
+	exit error // how the child ended: Wait's error
+}
+
+func (e *endError) Error() string {
+	what := e.err.Error()
+	if e.err == io.EOF {
+		what = "proc: recv: end of stream"
+	}
+	return what + ": " + strings.TrimPrefix(e.exit.Error(), "proc: ")
+}
+
+func (e *endError) Unwrap() []error { return []error{e.err, e.exit} }
+
 // closeExited closes the Conn of a child that has exited: a Recv blocked on
-// it, or called later, returns io.EOF — the end of that child's stream —
-// rather than ErrClosed.
+// it, or called later, returns the end of that child's stream, as endOf says
+// it, rather than ErrClosed.
 func (c *Conn) closeExited() {
 	c.closeOnce.Do(func() {
 		c.peerExited.Store(true) // before closed: Recv reads them in the other order

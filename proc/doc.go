@@ -51,6 +51,12 @@
 // error, allocates nothing for the frame and closes the connection. A stream
 // that ends inside a frame — a peer killed in the middle of a Send — is an
 // error wrapping io.ErrUnexpectedEOF; one that ends between frames is io.EOF.
+// On the parent's side, the end of a child's stream also says how the child
+// ended: io.EOF itself after an exit with status 0, otherwise an error
+// wrapping both io.EOF (or io.ErrUnexpectedEOF) and the child's *ExitError,
+// "proc: recv: end of stream: worker (pid 4242): signal: killed". A loop
+// that stops on err == io.EOF sees a killed child as an error; one that stops
+// on errors.Is(err, io.EOF) sees the end of the stream.
 // Nothing a peer sends can panic the receiver or make it allocate more than
 // twice what it sent plus 64 KiB, whatever its headers announce: the buffer
 // of a message grows as its bytes arrive (FuzzRecv). Recv returns each

@@ -72,8 +72,11 @@ func ExampleSupervisor() {
 
 	w := <-started
 	w.Conn().Send([]byte("poison"))
-	_, err := w.Conn().Recv()
-	fmt.Println("first worker:", err)
+	_, err := w.Conn().Recv() // the end of the stream says how the worker ended
+	var ee *proc.ExitError
+	if errors.Is(err, io.EOF) && errors.As(err, &ee) {
+		fmt.Println("first worker:", ee.State)
+	}
 
 	w = <-started // the restarted worker
 	w.Conn().Send([]byte("still serving"))
@@ -83,7 +86,7 @@ func ExampleSupervisor() {
 	cancel()
 	fmt.Println("supervisor:", <-done)
 	// Output:
-	// first worker: EOF
+	// first worker: exit status 1
 	// second worker: STILL SERVING
 	// supervisor: context canceled
 }

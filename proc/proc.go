@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/weavert/weave/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -231,6 +232,7 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	hello, err := conn.Recv()
 	switch {
 	case err == nil && len(hello) > 0 && hello[0] == helloOK:
+		conn.ended = p.ended
 		p.conn = conn
 		return p, nil
 	case trampoline && err == io.EOF:
@@ -364,6 +366,27 @@ func (p *Process) waitExit() {
 	}
 }
 
+// ended says how the child ended, for its Conn once the stream has ended: if
+// the child has exited or is exiting, it waits for the reaper and returns
+// Wait's error and true; if the child lives on (it closed its end), false.
+// The stream ends before the child is a zombie, so "exiting" is read from
+// /proc, where the kernel marks the main thread as soon as it starts exiting.
+func (p *Process) ended() (error, bool) {
+	p.mu.Lock()
+	exiting := p.exited
+	if !exiting {
+		// Not reaped yet (reap marks exited first), so the pid is the child's.
+		st, err := procfs.ReadStat(p.pid)
+		exiting = err != nil || st.Ending()
+	}
+	p.mu.Unlock()
+	if !exiting {
+		return nil, false
+	}
+	<-p.done
+	return p.err, true
+}
+
 // PID returns the child's process id, which is also its process group id.
 func (p *Process) PID() int { return p.pid }
 
@@ -421,7 +444,9 @@ func (p *Process) Stop(grace time.Duration) (*os.ProcessState, error) {
 //
 // Like os/exec's pipes, the parent's Conn is closed when Wait returns: receive
 // what you need before calling Wait. Messages the child sent before exiting
-// stay readable until then; after it, Recv returns io.EOF and Send ErrClosed.
+// stay readable until then; after it, Recv returns the end of the child's
+// stream (io.EOF, or an error wrapping io.EOF and the child's ExitError: see
+// Conn.Recv) and Send ErrClosed.
 func (p *Process) Wait() (*os.ProcessState, error) {
 	<-p.done
 	p.connOnce.Do(func() {

@@ -244,8 +244,8 @@ func TestKillGroup(t *testing.T) {
 		t.Fatalf("Wait = %v, want killed by SIGKILL", err)
 	}
 	waitGone(t, gpid, gst, "grandchild in the killed group")
-	if _, err := p.Conn().Recv(); err != io.EOF {
-		t.Fatalf("Recv after Wait = %v, want io.EOF", err)
+	if _, err := p.Conn().Recv(); !errors.Is(err, io.EOF) || signalOf(err) != syscall.SIGKILL {
+		t.Fatalf("Recv after Wait = %v, want the end of the stream of a child killed by SIGKILL", err)
 	}
 	if err := p.Conn().Send(nil); err != proc.ErrClosed {
 		t.Fatalf("Send after Wait = %v, want ErrClosed", err)
@@ -430,6 +430,55 @@ func TestKilledMidMessage(t *testing.T) {
 	_, err = p.Wait()
 	if signalOf(err) != syscall.SIGKILL || !strings.HasSuffix(err.Error(), "signal: killed") {
 		t.Fatalf("Wait = %v, want killed by SIGKILL", err)
+	}
+}
+
+// Once a child has ended, the parent's Recv says how, as Wait does: a child
+// that exited with status 0 between frames gives io.EOF itself; one that was
+// killed, or failed, gives an error that wraps both io.EOF (or
+// io.ErrUnexpectedEOF, inside a frame) and the child's ExitError, so that a
+// loop ending on err == io.EOF does not take a killed child for a clean end.
+func TestRecvSaysHowChildEnded(t *testing.T) {
+	t.Run("status 0", func(t *testing.T) {
+		p := start(t, proc.Spec{Entry: "hello"})
+		recvString(t, p.Conn())
+		if _, err := p.Conn().Recv(); err != io.EOF {
+			t.Fatalf("Recv after a clean exit = %v, want io.EOF", err)
+		}
+	})
+	for _, tc := range []struct {
+		name, entry string
+		end         func(*proc.Process) // how the child ends; nil: by itself
+		wait        bool                // Wait before Recv
+		stream      error
+		how         string
+	}{
+		{"killed", "stubborn", func(p *proc.Process) { p.Kill() }, false, io.EOF, "signal: killed"},
+		{"killed, after Wait", "stubborn", func(p *proc.Process) { p.Kill() }, true, io.EOF, "signal: killed"},
+		{"failed", "fail", nil, false, io.EOF, "exit status 1"},
+		{"killed mid-frame", "halfframe", nil, false, io.ErrUnexpectedEOF, "signal: killed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := start(t, proc.Spec{Entry: tc.entry, Stderr: io.Discard})
+			if tc.entry != "fail" {
+				recvString(t, p.Conn())
+			}
+			if tc.end != nil {
+				tc.end(p)
+			}
+			if tc.wait {
+				p.Wait()
+			}
+			_, err := p.Conn().Recv()
+			var ee *proc.ExitError
+			if err == io.EOF || !errors.Is(err, tc.stream) || !errors.As(err, &ee) || ee.PID != p.PID() ||
+				!strings.HasSuffix(err.Error(), tc.how) {
+				t.Fatalf("Recv = %v; want an error wrapping %v and the child's ExitError, ending %q", err, tc.stream, tc.how)
+			}
+			if _, err2 := p.Conn().Recv(); err2 != err {
+				t.Fatalf("second Recv = %v, want the same error", err2)
+			}
+		})
 	}
 }
 
