@@ -95,7 +95,8 @@ const connFD = 3
 // the environment rather than over the connection so that Main can apply
 // limits before anything else happens, without a round trip.
 type childConfig struct {
-	Parent   int      `json:"parent"` // the parent's pid: getppid changes when it dies
+	Parent   int      `json:"parent"`           // the parent's pid: getppid changes when it dies
+	Stderr   int      `json:"stderr,omitempty"` // the parent's standard error, to put in place at the handshake
 	Entry    string   `json:"entry,omitempty"`
 	Exec     string   `json:"exec,omitempty"` // Spec.Path behind a limits trampoline
 	Argv     []string `json:"argv,omitempty"`
@@ -134,6 +135,9 @@ func runChild(cfgText string) int {
 	// Our grandchildren must not inherit the connection to our parent: the
 	// parent could then never see it close.
 	unix.CloseOnExec(connFD)
+	if cfg.Stderr != 0 {
+		unix.CloseOnExec(cfg.Stderr)
+	}
 	conn := NewConn(os.NewFile(connFD, "proc-conn"), cfg.MaxFrame)
 	hello := func(code byte, msg string) {
 		conn.Send(append([]byte{code}, msg...))
@@ -153,6 +157,7 @@ func runChild(cfgText string) int {
 		// the program. On success the connection closes by close-on-exec,
 		// which the parent takes as the go-ahead.
 		beforeExec(cfg.Parent)
+		handOverStderr(cfg.Stderr)
 		err := syscall.Exec(cfg.Exec, cfg.Argv, os.Environ())
 		hello(helloSetup, fmt.Sprintf("exec %s: %v", cfg.Exec, err))
 		return exitNoEntry
@@ -180,6 +185,7 @@ func runChild(cfgText string) int {
 	}()
 	go watchHangup(cfg.Parent, conn, cancel)
 
+	handOverStderr(cfg.Stderr)
 	hello(helloOK, "")
 	err := fn(ctx, conn)
 	// From here on the child is exiting by itself: a hangup timer must not
@@ -194,6 +200,16 @@ func runChild(cfgText string) int {
 	}
 	fmt.Fprintf(os.Stderr, "proc: %s: %v\n", cfg.Entry, err)
 	return 1
+}
+
+// handOverStderr puts the parent's standard error, descriptor fd, in place of
+// the pipe through which the parent watched this child's start (see
+// stderrTail), before the handshake: the parent stops reading the pipe once it
+// has the handshake.
+func handOverStderr(fd int) {
+	if fd != 0 && unix.Dup3(fd, 2, 0) == nil {
+		unix.Close(fd)
+	}
 }
 
 // exiting orders the two ways out of a child that ran its Entry: the Entry

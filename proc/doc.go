@@ -154,7 +154,13 @@
 // environment followed by Spec.Env (a later NAME=value wins), or Spec.Env
 // alone with CleanEnv. Its working directory is Spec.Dir, its arguments
 // Spec.Args. Standard input and output are /dev/null unless given; standard
-// error is the parent's unless given. A Stdin that is not a file is copied to
+// error is the parent's unless given. Until its handshake, a child that runs
+// Main writes its standard error into a pipe, from which the parent copies it
+// to its own and keeps the last 4 KiB: a child that dies before it is ready
+// (a runtime that fails under a tight memory limit, say) is reported by
+// Start with how it ended and what it last wrote. At the handshake the child
+// puts the parent's standard error in place of the pipe, and nothing is
+// copied after that. A Stdin that is not a file is copied to
 // the child by a goroutine that stops when the child exits, closing Stdin if
 // it is an io.Closer to end a Read in progress: the child's end is reported
 // when it happens, with its own status, whatever Stdin does.

@@ -242,6 +242,11 @@ const (
 	envRawEcho   = "PROC_TEST_RAW_ECHO"
 )
 
+// envDieEarly makes the test binary write the variable's value to its
+// standard error and exit with status 7 before proc.Main: a child whose
+// runtime fails before its handshake.
+const envDieEarly = "PROC_TEST_DIE_EARLY"
+
 // envSleep makes the test binary wait for ever.
 const envSleep = "PROC_TEST_SLEEP"
 
@@ -267,6 +272,10 @@ func startProcs(limit string) {
 }
 
 func TestMain(m *testing.M) {
+	if msg := os.Getenv(envDieEarly); msg != "" {
+		os.Stderr.WriteString(msg)
+		os.Exit(7)
+	}
 	if os.Getenv(envExecChild) != "" {
 		os.Stdout.Write([]byte{'x'})
 		os.Exit(0)

@@ -138,17 +138,18 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		// child left open to another process.
 		WaitDelay: time.Second,
 	}
-	if cmd.Stderr == nil {
-		cmd.Stderr = os.Stderr
-	}
 	// A Path with limits goes through this binary too: Main applies the
 	// limits, then execs the Path. prlimit(2) on the child after fork would
 	// leave it running unlimited for a moment, and os/exec runs no code of
 	// ours between fork and exec.
 	trampoline := spec.Path != "" && !spec.Limits.isZero()
 	var parentEnd, childEnd *os.File
+	var stderr *stderrTail
 	if spec.Entry != "" || trampoline {
 		cfg := childConfig{Parent: os.Getpid(), Entry: spec.Entry, MaxFrame: maxFrame, Limits: spec.Limits}
+		if spec.Stderr == nil && os.Stderr != nil {
+			cfg.Stderr = connFD + 1 // the parent's, after the child's end of the Conn
+		}
 		if trampoline {
 			if !mainCalled.Load() {
 				panic("proc: Spec.Path with Limits needs proc.Main at the start of main")
@@ -164,8 +165,17 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		if err != nil {
 			return nil, fmt.Errorf("proc: start %s: %w", spec.name(), err)
 		}
+		if cfg.Stderr != 0 {
+			if stderr, err = newStderrTail(os.Stderr); err != nil {
+				return nil, fmt.Errorf("proc: start %s: stderr pipe: %w", spec.name(), err)
+			}
+			cmd.Stderr = stderr.child
+		}
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
+			if stderr != nil {
+				stderr.started(false)
+			}
 			return nil, fmt.Errorf("proc: start %s: socketpair: %w", spec.name(), err)
 		}
 		parentEnd = os.NewFile(uintptr(fds[0]), "proc-conn")
@@ -177,6 +187,9 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		}
 		cmd.Env = append(cmd.Env, envConfig+"="+string(js))
 		cmd.ExtraFiles = []*os.File{childEnd}
+		if stderr != nil {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, os.Stderr)
+		}
 	} else {
 		path, err := lookPath(spec.Path)
 		if err != nil {
@@ -208,6 +221,9 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if stdin != nil {
 		stdin.started(err == nil)
 	}
+	if stderr != nil {
+		stderr.started(err == nil)
+	}
 	if err != nil {
 		if parentEnd != nil {
 			parentEnd.Close()
@@ -230,36 +246,59 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 
 	conn := NewConn(parentEnd, maxFrame)
 	hello, err := conn.Recv()
-	switch {
-	case err == nil && len(hello) > 0 && hello[0] == helloOK:
+	if err == nil && len(hello) > 0 && hello[0] == helloOK || trampoline && err == io.EOF {
+		// The child runs its entry, or, when the connection closed on exec,
+		// the Path runs, limited.
+		if stderr != nil {
+			stderr.stop()
+		}
+		if err != nil {
+			conn.Close()
+			return p, nil
+		}
 		conn.ended = p.ended
 		p.conn = conn
-		return p, nil
-	case trampoline && err == io.EOF:
-		// The connection closed on exec: the Path is running, limited.
-		conn.Close()
 		return p, nil
 	}
 	// The child is not going to run: make sure it is gone, then say why.
 	conn.Close()
 	p.Kill()
 	<-p.done
-	switch {
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case err == nil && len(hello) > 0 && hello[0] == helloLimit:
-		return nil, fmt.Errorf("proc: start %s: %w: %s", spec.name(), ErrLimit, hello[1:])
-	case err == nil && len(hello) > 0 && hello[0] == helloUnknownEntry:
-		return nil, fmt.Errorf("proc: start %s: %w %s", spec.name(), ErrUnknownEntry, hello[1:])
-	case err == nil && len(hello) > 0:
-		return nil, fmt.Errorf("proc: start %s: child setup: %s", spec.name(), hello[1:])
-	case err == nil:
-		return nil, fmt.Errorf("proc: start %s: empty handshake", spec.name())
-	case p.err != nil:
-		return nil, fmt.Errorf("proc: start %s: exited before it was ready (did its main call proc.Main first?): %w", spec.name(), p.err)
-	default:
-		return nil, fmt.Errorf("proc: start %s: handshake: %w", spec.name(), err)
+	tail, caught := "", stderr != nil
+	if caught {
+		tail = stderr.stop()
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("proc: start %s: %w", spec.name(), p.notReady(hello, err, caught, tail))
+}
+
+// notReady says why a child that was started did not get to run: its answer
+// to the handshake, or how it ended before one, with the end of what it wrote
+// to its standard error if that was caught.
+func (p *Process) notReady(hello []byte, err error, caught bool, tail string) error {
+	switch {
+	case err == nil && len(hello) > 0 && hello[0] == helloLimit:
+		return fmt.Errorf("%w: %s", ErrLimit, hello[1:])
+	case err == nil && len(hello) > 0 && hello[0] == helloUnknownEntry:
+		return fmt.Errorf("%w %s", ErrUnknownEntry, hello[1:])
+	case err == nil && len(hello) > 0:
+		return fmt.Errorf("child setup: %s", hello[1:])
+	case err == nil:
+		return errors.New("empty handshake")
+	}
+	how := p.err
+	if how == nil {
+		how = err // it exited with status 0 without a handshake
+	}
+	switch {
+	case !caught:
+		return fmt.Errorf("exited before its handshake (did its main call proc.Main first? its standard error went to Spec.Stderr): %w", how)
+	case tail == "":
+		return fmt.Errorf("exited before its handshake, writing nothing to its standard error (did its main call proc.Main first?): %w", how)
+	}
+	return fmt.Errorf("exited before its handshake: %w; its standard error ended with:\n%s", how, tail)
 }
 
 func lookPath(path string) (string, error) {

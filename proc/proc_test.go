@@ -221,6 +221,40 @@ func TestStdinNeverEnds(t *testing.T) {
 	goleak.VerifyNone(t, others)
 }
 
+// A child that dies before its handshake (its runtime failed, say under a
+// tight memory limit) is reported by Start with how it ended and the end of
+// what it wrote to its standard error, which goes on to the parent's
+// standard error as well.
+func TestStartReportsStderr(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	last := "fatal error: out of memory allocating heap arena metadata"
+	saved := os.Stderr
+	os.Stderr = w
+	p, err := proc.Start(context.Background(), proc.Spec{Entry: "echo",
+		Env: []string{envDieEarly + "=" + strings.Repeat("runtime: noise\n", 1000) + last + "\n"}})
+	os.Stderr = saved
+	w.Close()
+	forwarded, _ := io.ReadAll(r)
+	if p != nil {
+		p.Kill()
+		p.Wait()
+	}
+	var ee *proc.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 || !strings.Contains(err.Error(), last) {
+		t.Fatalf("Start = %v; want the child's exit status 7 and the end of its standard error, %q", err, last)
+	}
+	if len(err.Error()) > 8<<10 {
+		t.Errorf("Start's error has %d bytes: it should hold the end of the child's standard error, not all of it", len(err.Error()))
+	}
+	if !strings.HasSuffix(string(forwarded), last+"\n") || len(forwarded) < 15000 {
+		t.Errorf("the parent's standard error got %d bytes ending %q; want all the child wrote", len(forwarded), forwarded[max(0, len(forwarded)-80):])
+	}
+}
+
 // Start of a Path that does not exist fails in the parent.
 func TestPathNotFound(t *testing.T) {
 	_, err := proc.Start(context.Background(), proc.Spec{Path: "/nonexistent/program"})
