@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"regexp"
@@ -24,19 +23,19 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	opt := bench.Options{Quick: *quick, Tries: *tries, Progress: stderr}
 	if *tries < 1 {
-		return fmt.Errorf("%w: --tries must be at least 1", errUsage)
+		return usagef("--tries must be at least 1")
 	}
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {
-			return fmt.Errorf("%w: --only: %v", errUsage, err)
+			return usagef("--only: %v", err)
 		}
 		opt.Only = re
 	}
 	if *pinList != "" {
 		cpus, err := bench.ParseCPUs(*pinList)
 		if err != nil {
-			return fmt.Errorf("%w: --pin: %v", errUsage, err)
+			return usagef("--pin: %v", err)
 		}
 		opt.Pin = cpus
 	}
@@ -45,7 +44,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(report.Results) == 0 {
-		return fmt.Errorf("%w: --only %q matches no row", errUsage, *only)
+		return usagef("--only %q matches no row", *only)
 	}
 	if *svg != "" {
 		f, err := os.Create(*svg)

@@ -33,7 +33,8 @@ const demoChildren = 2
 // end, task switches against the kernel's context switches.
 func runDemo(args []string, stdout, stderr io.Writer) error {
 	fs := flags("demo", "[--duration D] [--http ADDR] [--trace FILE] [-n N]", stderr)
-	duration := fs.Duration("duration", 10*time.Second, "how long to run")
+	duration := seconds(10 * time.Second)
+	fs.Var(&duration, "duration", "how long to run: `seconds`, or a duration with its unit (2m)")
 	addr := fs.String("http", "", "serve the live page on `ADDR` (a port alone binds to loopback: :8080 is 127.0.0.1:8080)")
 	traceFile := fs.String("trace", "", "write the timeline of all three processes to `FILE` (Chrome Trace Event JSON: open it in ui.perfetto.dev)")
 	n := fs.Int("n", 2000, "primes in each child's sieve: the sieve is a chain of that many tasks")
@@ -41,14 +42,14 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *n < 1 || *n > 20_000 {
-		return fmt.Errorf("%w: -n must be between 1 and 20000, not %d", errUsage, *n)
+		return usagef("-n must be between 1 and 20000, not %d", *n)
 	}
-	if *duration <= 0 {
-		return fmt.Errorf("%w: --duration must be positive, not %v", errUsage, *duration)
+	if duration <= 0 {
+		return usagef("--duration must be positive, not %v", duration)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d := &demo{stdout: stdout, n: *n, duration: *duration, timeline: *traceFile != "" || *addr != ""}
+	d := &demo{stdout: stdout, n: *n, duration: time.Duration(duration), timeline: *traceFile != "" || *addr != ""}
 	d.live = isTerminal(stdout)
 	return d.run(ctx, *addr, *traceFile)
 }
@@ -245,7 +246,7 @@ func writeTrace(file string) error {
 func serveLive(addr string) (*http.Server, string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: --http %q: %v", errUsage, addr, err)
+		return nil, "", usagef("--http %q: %v", addr, err)
 	}
 	if host == "" {
 		host = "127.0.0.1"

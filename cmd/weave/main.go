@@ -13,8 +13,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/weavert/weave/proc"
 )
@@ -38,10 +41,21 @@ func init() {
 	}
 }
 
-// errUsage marks an error that was caused by the command line: the exit
-// status is 2, and the message says what is wrong (a flag error also prints
-// the command's flags).
-var errUsage = errors.New("usage")
+// usageError is an error caused by the command line: the exit status is 2,
+// and the message says what is wrong. If flags is set, the flags themselves
+// were wrong, and their usage follows the message.
+type usageError struct {
+	err   error
+	flags *flag.FlagSet
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usagef returns a usageError that says what is wrong.
+func usagef(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...)}
+}
 
 func main() {
 	proc.Main() // in a child that weave started, run its entry point and exit
@@ -65,13 +79,18 @@ func weave(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		err := c.run(rest, stdout, stderr)
+		var ue *usageError
 		switch {
 		case err == nil:
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
-		case errors.Is(err, errUsage):
+		case errors.As(err, &ue):
 			fmt.Fprintf(stderr, "weave %s: %v\n", name, err)
+			if ue.flags != nil {
+				fmt.Fprintln(stderr)
+				ue.flags.Usage()
+			}
 			return 2
 		}
 		fmt.Fprintf(stderr, "weave %s: %v\n", name, err)
@@ -93,7 +112,7 @@ func usage(w io.Writer) {
 }
 
 // flags returns a flag set for a subcommand that writes its usage to stderr
-// and reports errors instead of exiting.
+// and reports errors instead of exiting (see parse).
 func flags(name, args string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -104,22 +123,47 @@ func flags(name, args string, stderr io.Writer) *flag.FlagSet {
 		}
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: weave %s %s\n\n%s.\n\nFlags:\n", name, args, summary)
+		fmt.Fprintf(fs.Output(), "Usage: weave %s %s\n\n%s.\n\nFlags:\n", name, args, summary)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-// parse parses args into fs, turning a flag error into a usage error.
+// parse parses args into fs. The flag package would print an error and the
+// usage itself, and the command the error again: it prints nothing here, and
+// a flag error becomes a usageError, which the command prints once, followed
+// by the usage. -h prints the usage and returns flag.ErrHelp.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	case err != nil:
+		return &usageError{err: err, flags: fs}
+	case fs.NArg() > 0:
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	return nil
+}
+
+// seconds is a duration flag that also takes a bare number, of seconds.
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+
+func (s *seconds) Set(v string) error {
+	if f, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+		*s = seconds(f * float64(time.Second))
+		return nil
 	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("give seconds (3, 0.5) or a duration with its unit (3s, 500ms, 2m)")
+	}
+	*s = seconds(d)
 	return nil
 }

@@ -161,6 +161,8 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"demo", "-x"}, 2},
 		{[]string{"demo", "extra"}, 2},
 		{[]string{"demo", "--duration", "0s"}, 2},
+		{[]string{"demo", "--duration", "3x"}, 2},
+		{[]string{"demo", "-n", "3", "--duration", "0.1"}, 0},
 		{[]string{"demo", "--duration", "1s", "--http", "nonsense"}, 2},
 		{[]string{"bench", "--tries", "0"}, 2},
 		{[]string{"bench", "--only", "("}, 2},
