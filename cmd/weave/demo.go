@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +38,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	duration := seconds(10 * time.Second)
 	fs.Var(&duration, "duration", "how long to run: `seconds`, or a duration with its unit (2m)")
 	addr := fs.String("http", "", "serve the live page on `ADDR` (a port alone binds to loopback: :8080 is 127.0.0.1:8080)")
-	traceFile := fs.String("trace", "", "write the timeline of all three processes to `FILE` (Chrome Trace Event JSON: open it in ui.perfetto.dev)")
+	traceName := fs.String("trace", "", "write the timeline of all three processes to `FILE` (Chrome Trace Event JSON: open it in ui.perfetto.dev)")
 	n := fs.Int("n", 2000, "primes in each child's sieve: the sieve is a chain of that many tasks")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -47,11 +49,25 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if duration <= 0 {
 		return usagef("--duration must be positive, not %v", duration)
 	}
+	// What would fail at the end, or after the children started, fails
+	// now: the trace file's folder, the page's port.
+	trace, err := createTrace(*traceName)
+	if err != nil {
+		return err
+	}
+	defer trace.discard()
+	live, err := listenLive(*addr)
+	if err != nil {
+		return err
+	}
+	if live != nil {
+		defer live.Close()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d := &demo{stdout: stdout, n: *n, duration: time.Duration(duration), timeline: *traceFile != "" || *addr != ""}
+	d := &demo{stdout: stdout, n: *n, duration: time.Duration(duration), timeline: trace != nil || live != nil}
 	d.live = isTerminal(stdout)
-	return d.run(ctx, *addr, *traceFile)
+	return d.run(ctx, live, trace)
 }
 
 type demo struct {
@@ -81,7 +97,7 @@ type demo struct {
 // rangeSize is how many numbers each job tests.
 const rangeSize = 2000
 
-func (d *demo) run(ctx context.Context, addr, traceFile string) (err error) {
+func (d *demo) run(ctx context.Context, live net.Listener, trace *traceOut) (err error) {
 	rec := inspect.NewRecorder(inspect.Config{
 		Name: "parent", Threads: workerThreads, LockedThreads: true, Timeline: d.timeline,
 	})
@@ -109,13 +125,10 @@ func (d *demo) run(ctx context.Context, addr, traceFile string) (err error) {
 	fmt.Fprintf(d.stdout, "weave demo: parent pid %d, children %s (pid %d) and %s (pid %d), for %v\n",
 		os.Getpid(), d.peers[0].Name(), d.procs[0].PID(), d.peers[1].Name(), d.procs[1].PID(), d.duration)
 
-	if addr != "" {
-		srv, url, err := serveLive(addr)
-		if err != nil {
-			return err
-		}
+	if live != nil {
+		srv := serveLive(live)
 		defer srv.Close()
-		fmt.Fprintf(d.stdout, "live page: %s\n", url)
+		fmt.Fprintf(d.stdout, "live page: http://%s/\n", live.Addr())
 	}
 
 	d.start = time.Now()
@@ -141,11 +154,11 @@ func (d *demo) run(ctx context.Context, addr, traceFile string) (err error) {
 		// The last picture taken while the work went on, once.
 		fmt.Fprint(d.stdout, d.lastPicture)
 	}
-	if traceFile != "" {
-		if err := writeTrace(traceFile); err != nil {
+	if trace != nil {
+		if err := trace.write(); err != nil {
 			return err
 		}
-		fmt.Fprintf(d.stdout, "timeline: %s (open it in ui.perfetto.dev or chrome://tracing)\n", traceFile)
+		fmt.Fprintf(d.stdout, "timeline: %s (open it in ui.perfetto.dev or chrome://tracing)\n", trace.name)
 	}
 	fmt.Fprint(d.stdout, d.summary(tree, elapsed, ctx.Err() != nil))
 	return nil
@@ -228,33 +241,84 @@ func (d *demo) stopChildren() {
 	}
 }
 
-func writeTrace(file string) error {
-	f, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := inspect.WriteTrace(ctx, f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+// traceOut is where the timeline goes: a file made next to the one named
+// before the run starts, so that a folder that does not exist or cannot be
+// written is said at once, and renamed to that name once the trace is in it,
+// so that a run that fails leaves a file of that name as it was.
+type traceOut struct {
+	name string
+	tmp  *os.File
+	done bool
 }
 
-// serveLive serves the live page on addr; a port alone means loopback.
-func serveLive(addr string) (*http.Server, string, error) {
+// createTrace makes the file for the trace named name; none if name is "".
+func createTrace(name string) (*traceOut, error) {
+	if name == "" {
+		return nil, nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("--trace %s: %v", name, err)
+	}
+	return &traceOut{name: name, tmp: tmp}, nil
+}
+
+// write writes the timeline of the processes and puts the file in place.
+func (t *traceOut) write() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := inspect.WriteTrace(ctx, t.tmp)
+	if cerr := t.tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(t.tmp.Name(), t.name)
+	}
+	if err != nil {
+		return fmt.Errorf("--trace %s: %w", t.name, err)
+	}
+	t.done = true
+	return nil
+}
+
+// discard removes the file made for the trace unless write put it in place.
+func (t *traceOut) discard() {
+	if t != nil && !t.done {
+		t.tmp.Close()
+		os.Remove(t.tmp.Name())
+	}
+}
+
+// listenLive listens for the live page on addr; a port alone means loopback,
+// and "" no page.
+func listenLive(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, "", usagef("--http %q: %v", addr, err)
+		return nil, usagef("--http %q: %v", addr, err)
 	}
 	if host == "" {
 		host = "127.0.0.1"
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
-		return nil, "", err
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err
+		}
+		return nil, fmt.Errorf("--http %s: %v", addr, err)
 	}
+	return ln, nil
+}
+
+// serveLive serves the live page on ln.
+func serveLive(ln net.Listener) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/", inspect.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -263,7 +327,7 @@ func serveLive(addr string) (*http.Server, string, error) {
 			fmt.Fprintln(os.Stderr, "weave demo: http:", err)
 		}
 	}()
-	return srv, "http://" + ln.Addr().String() + "/", nil
+	return srv
 }
 
 // terminalWidth returns the width of terminal w in columns, 80 if unknown.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -55,6 +56,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"benchrows": benchRows,
 			"tracefile": traceFile,
+			"listen":    listen,
 		},
 	})
 }
@@ -96,6 +98,18 @@ func benchRows(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("no row %s in the report", name)
 		}
 	}
+}
+
+// listen listens on a loopback port until the script ends and sets the
+// environment variable args[0] to its address: a port that is taken.
+func listen(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: listen VAR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	ts.Defer(func() { ln.Close() })
+	ts.Setenv(args[0], ln.Addr().String())
 }
 
 // traceFile checks that the trace in file args[0] has the run segments of
