@@ -37,7 +37,7 @@ func init() {
 	commands = []command{
 		{"demo", "the tour: processes, threads and coroutines at work, live", runDemo},
 		{"bench", "measure switches, creation and memory of coroutines, goroutines, threads and processes", runBench},
-		{"help", "print this help", nil},
+		{"help", "print this help, or with a command's name, that command's flags", nil},
 	}
 }
 
@@ -69,32 +69,39 @@ func weave(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name, rest := args[0], args[1:]
+	flagsOut := stderr // where the command prints its flags for -h
 	switch name {
 	case "help", "-h", "-help", "--help":
-		usage(stdout)
-		return 0
+		if len(rest) == 0 || rest[0] == "help" {
+			usage(stdout)
+			return 0
+		}
+		// The command's own -h, on stdout: it was asked for.
+		name, rest, flagsOut = rest[0], []string{"-h"}, stdout
 	}
 	for _, c := range commands {
 		if c.name != name || c.run == nil {
 			continue
 		}
-		err := c.run(rest, stdout, stderr)
+		err := c.run(rest, stdout, flagsOut)
 		var ue *usageError
 		switch {
 		case err == nil:
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
-		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "weave %s: %v\n", name, err)
-			if ue.flags != nil {
-				fmt.Fprintln(stderr)
-				ue.flags.Usage()
-			}
-			return 2
 		}
-		fmt.Fprintf(stderr, "weave %s: %v\n", name, err)
-		return 1
+		// "weave bench: " already names the command: an error of package
+		// bench would otherwise read "weave bench: bench: ...".
+		fmt.Fprintf(stderr, "weave %s: %s\n", name, strings.TrimPrefix(err.Error(), name+": "))
+		if !errors.As(err, &ue) {
+			return 1
+		}
+		if ue.flags != nil {
+			fmt.Fprintln(stderr)
+			ue.flags.Usage()
+		}
+		return 2
 	}
 	fmt.Fprintf(stderr, "weave: unknown command %q\n\n", name)
 	usage(stderr)
