@@ -15,6 +15,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +39,7 @@ func init() {
 	commands = []command{
 		{"demo", "the tour: processes, threads and coroutines at work, live", runDemo},
 		{"bench", "measure switches, creation and memory of coroutines, goroutines, threads and processes", runBench},
+		{"version", "print weave's version: its module, the commit it was built from, and Go's", runVersion},
 		{"help", "print this help, or with a command's name, that command's flags", nil},
 	}
 }
@@ -78,6 +81,8 @@ func weave(args []string, stdout, stderr io.Writer) int {
 		}
 		// The command's own -h, on stdout: it was asked for.
 		name, rest, flagsOut = rest[0], []string{"-h"}, stdout
+	case "-version", "--version":
+		name = "version"
 	}
 	for _, c := range commands {
 		if c.name != name || c.run == nil {
@@ -106,6 +111,52 @@ func weave(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "weave: unknown command %q\n\n", name)
 	usage(stderr)
 	return 2
+}
+
+// runVersion prints the module's version, the commit it was built from when
+// the build recorded one, and the Go version and platform.
+func runVersion(args []string, stdout, stderr io.Writer) error {
+	if err := parse(flags("version", "", stderr), args); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(stdout, version())
+	return err
+}
+
+// version reads like "weave v0.3.0, commit 0392c2ed1f2a of
+// 2025-06-01T12:00:00Z, go1.26.8 linux/amd64"; a build from a checkout is
+// "(devel)", and one from a checkout with changes says "modified".
+func version() string {
+	v, goVersion := "(devel)", runtime.Version()
+	var rev, when string
+	modified := false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		goVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	s := "weave " + v
+	if rev != "" {
+		s += ", commit " + rev[:min(12, len(rev))]
+		if when != "" {
+			s += " of " + when
+		}
+		if modified {
+			s += ", modified"
+		}
+	}
+	return s + ", " + goVersion + " " + runtime.GOOS + "/" + runtime.GOARCH
 }
 
 func usage(w io.Writer) {
