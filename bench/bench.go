@@ -26,6 +26,7 @@ type Row struct {
 // A Report is the result of a run.
 type Report struct {
 	Machine Machine `json:"machine"`
+	Quick   bool    `json:"quick,omitempty"` // a run of Options.Quick
 	Results []Row   `json:"results"`
 }
 
@@ -84,6 +85,7 @@ func Run(opt Options) (Report, error) {
 		}
 	}
 	rep.Machine = describeMachine(opt.Pin)
+	rep.Quick = opt.Quick
 	for _, p := range probes {
 		if opt.Only != nil && !opt.Only.MatchString(p.name) {
 			continue

@@ -199,6 +199,10 @@ func TestOutputs(t *testing.T) {
 		t.Errorf("rows are not grouped by layer, top down:\n%s", out)
 	}
 
+	if strings.Contains(out, "noisy") {
+		t.Errorf("rows whose tries agree are marked noisy:\n%s", out)
+	}
+
 	var svg bytes.Buffer
 	if err := WriteSVG(&svg, r); err != nil {
 		t.Fatal(err)
@@ -206,5 +210,58 @@ func TestOutputs(t *testing.T) {
 	s := svg.String()
 	if !strings.HasPrefix(s, "<svg") || !strings.Contains(s, "thread/switch") || strings.Contains(s, "coro/memory") {
 		t.Errorf("SVG must draw the switch rows and not the memory rows:\n%s", s)
+	}
+}
+
+// A row whose slowest try took more than twice its fastest is marked as
+// noisy beside its figures, and a note under the table says what to do: the
+// full run if this one was quick, --pin if it was not pinned.
+func TestTableMarksSpread(t *testing.T) {
+	for _, tc := range []struct {
+		quick  bool
+		pinned []int
+		advice []string
+	}{
+		{true, nil, []string{"without --quick", "--pin 0"}},
+		{false, nil, []string{"--pin 0"}},
+		{true, []int{0}, []string{"without --quick"}},
+	} {
+		r := Report{
+			Machine: Machine{CPU: "Test CPU", Cores: 2, Go: "go1.26", Kernel: "6.1", Pinned: tc.pinned},
+			Quick:   tc.quick,
+			Results: []Row{
+				{Name: "coro/switch", Layer: "coroutine", Unit: "ns", Median: 319, Min: 54.8, Max: 1450, Tries: 3},
+				{Name: "coro/create", Layer: "coroutine", Unit: "ns", Median: 340, Min: 320, Max: 620, Tries: 3},
+				{Name: "thread/switch", Layer: "thread", Unit: "ns", Median: 2500, Min: 1000, Max: 3000, Tries: 3, Note: "2.00 context switches per round trip"},
+				{Name: "coro/memory", Layer: "coroutine", Unit: "B", Median: 4500, Min: -900, Max: 4600, Tries: 3},
+			},
+		}
+		var table bytes.Buffer
+		if err := WriteTable(&table, r); err != nil {
+			t.Fatal(err)
+		}
+		out := table.String()
+		lines := map[string]string{}
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) > 0 {
+				lines[f[0]] = l
+			}
+		}
+		for name, noisy := range map[string]bool{"coro/switch": true, "coro/create": false, "thread/switch": true, "coro/memory": false} {
+			if got := strings.Contains(lines[name], "noisy"); got != noisy {
+				t.Errorf("row %s marked noisy: %v, want %v:\n%s", name, got, noisy, out)
+			}
+		}
+		if !strings.Contains(lines["coro/switch"], "max 26× min") || !strings.Contains(lines["thread/switch"], "2.00 context switches") {
+			t.Errorf("the mark does not say the spread, or hides the row's note:\n%s", out)
+		}
+		for _, want := range tc.advice {
+			if !strings.Contains(out, want) {
+				t.Errorf("quick %v, pinned %v: the table does not advise %q:\n%s", tc.quick, tc.pinned, want, out)
+			}
+		}
+		if !tc.quick && strings.Contains(out, "--quick") || tc.pinned != nil && strings.Contains(out, "--pin") {
+			t.Errorf("quick %v, pinned %v: advice that does not apply:\n%s", tc.quick, tc.pinned, out)
+		}
 	}
 }

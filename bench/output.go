@@ -13,9 +13,31 @@ import (
 // layers is the order of the table's groups: the seed's picture, top down.
 var layers = []string{"coroutine", "scheduler", "goroutine", "thread", "process"}
 
+// wideSpread is the ratio of a time row's slowest try to its fastest beyond
+// which the table calls the row noisy. On a quiet machine the tries of a row
+// agree within about a third (most rows of a full pinned run here stay within
+// 1.1×); a try twice as slow as another was held up by something else — a
+// job on the same CPUs, the hypervisor, the garbage collector — and then the
+// median may be too. A quick run's tries are short, so one such pause moves
+// them far more: a quick coro/switch row once read 319 ns with a minimum of
+// 54.8 ns and a maximum of 1.45 µs.
+const wideSpread = 2.0
+
+// spread returns the ratio of a time row's slowest try to its fastest, and
+// whether it is beyond wideSpread. Memory rows are deltas that can be
+// negative, and are left alone.
+func spread(row Row) (float64, bool) {
+	if row.Unit != "ns" || row.Min <= 0 {
+		return 0, false
+	}
+	s := row.Max / row.Min
+	return s, s > wideSpread
+}
+
 // WriteTable writes r for people: a header describing the machine, then one
 // group of rows per layer, each with its median, min, max, unit and ratio to
-// the coroutine row of the same kind.
+// the coroutine row of the same kind. A row whose tries spread widely is
+// marked noisy, and a note under the table says how to get steadier figures.
 func WriteTable(w io.Writer, r Report) error {
 	m := r.Machine
 	pinned := "no"
@@ -25,19 +47,45 @@ func WriteTable(w io.Writer, r Report) error {
 	fmt.Fprintf(w, "machine: %s, %d cores, %s, Linux %s, pinned: %s\n\n", m.CPU, m.Cores, m.Go, m.Kernel, pinned)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "row\tmedian\tmin\tmax\tvs coro\t")
+	anyNoisy := false
 	for _, layer := range layers {
 		for _, row := range r.Results {
 			if row.Layer != layer {
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t", row.Name, human(row.Median, row.Unit), human(row.Min, row.Unit), human(row.Max, row.Unit), ratio(r, row))
-			if row.Note != "" {
-				fmt.Fprintf(tw, " %s", row.Note)
+			note := row.Note
+			if s, wide := spread(row); wide {
+				anyNoisy = true
+				times := fmt.Sprintf("%.1f", s)
+				if s >= 10 {
+					times = fmt.Sprintf("%.0f", s)
+				}
+				note = strings.TrimSuffix("noisy: max "+times+"× min; "+note, "; ")
+			}
+			if note != "" {
+				fmt.Fprintf(tw, " %s", note)
 			}
 			fmt.Fprintln(tw)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil || !anyNoisy {
+		return err
+	}
+	var advice []string
+	if r.Quick {
+		advice = append(advice, "run without --quick, whose tries are short")
+	}
+	if len(r.Machine.Pinned) == 0 {
+		advice = append(advice, "pin the run to one CPU with --pin 0")
+	}
+	if len(advice) == 0 {
+		advice = append(advice, "run again when the machine is quieter")
+	}
+	_, err := fmt.Fprintf(w, "\nnoisy: the row's slowest try took more than %.0f× its fastest, so something else ran meanwhile\n"+
+		"(another job, the hypervisor) and the median may be off too. For steadier figures:\n%s.\n",
+		wideSpread, strings.Join(advice, ", or "))
+	return err
 }
 
 // ratio compares row with the coroutine row of the same kind (switch,
