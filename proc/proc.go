@@ -198,6 +198,9 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		cmd.Path = path
 		cmd.Args = append([]string{spec.Path}, spec.Args...)
 	}
+	if cmd.Stderr == nil && os.Stderr != nil {
+		cmd.Stderr = os.Stderr // a Path's, or an Entry's whose start is not watched
+	}
 	// A child that runs Main kills its group when its parent dies (see
 	// parent.go), on a signal it can catch; any other dies of SIGKILL.
 	pdeath := syscall.SIGKILL

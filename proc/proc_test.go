@@ -255,6 +255,33 @@ func TestStartReportsStderr(t *testing.T) {
 	}
 }
 
+// A child whose Spec leaves standard error alone writes to the parent's, a
+// Path as well as an Entry, and an Entry's own error after its handshake too.
+func TestStderrIsParents(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	saved := os.Stderr
+	os.Stderr = w
+	p1, err1 := proc.Start(context.Background(), proc.Spec{Path: "sh", Args: []string{"-c", "echo from a path >&2"}})
+	p2, err2 := proc.Start(context.Background(), proc.Spec{Entry: "fail"})
+	os.Stderr = saved
+	w.Close()
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	p1.Wait()
+	p2.Wait()
+	got, _ := io.ReadAll(r)
+	for _, want := range []string{"from a path\n", "deliberate failure"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("the parent's standard error got %q; want %q in it", got, want)
+		}
+	}
+}
+
 // Start of a Path that does not exist fails in the parent.
 func TestPathNotFound(t *testing.T) {
 	_, err := proc.Start(context.Background(), proc.Spec{Path: "/nonexistent/program"})
