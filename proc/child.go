@@ -194,12 +194,24 @@ func runChild(cfgText string) int {
 	exiting.Lock()
 	entryReturned = true
 	exiting.Unlock()
-	orphanedIf(cfg.Parent) // with no parent to reap it, the child ends its group itself
+	// With no parent to reap it, the child ends its group itself. A dying
+	// parent has closed its end of the connection, so /proc is read only
+	// then.
+	if hungUp(connFD) {
+		orphanedIf(cfg.Parent)
+	}
 	if err == nil || (ctx.Err() != nil && errors.Is(err, ctx.Err())) {
 		return 0
 	}
 	fmt.Fprintf(os.Stderr, "proc: %s: %v\n", cfg.Entry, err)
 	return 1
+}
+
+// hungUp reports whether fd's peer has closed its end, or fd is closed.
+func hungUp(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd)}}
+	_, err := unix.Poll(fds, 0)
+	return err != nil || fds[0].Revents != 0
 }
 
 // handOverStderr puts the parent's standard error, descriptor fd, in place of

@@ -49,11 +49,16 @@ import (
 // to its other threads, one after the other, before init gets them, and
 // signals each move: the child may look while it still has a parent.
 //
-// The child also checks its parent when its connection hangs up and when it
-// exits. A dying parent's files are closed before its children move, so the
-// hangup of a cooperative Entry comes first, and the child must not simply
-// exit then: it would leave its group behind. And an Entry that resets all
-// signals (signal.Reset()) still takes its group with it.
+// The child also checks its parent when its connection hangs up, and when it
+// exits after a hangup. A dying parent's files are closed before its children
+// move, so the hangup of a cooperative Entry comes first, and the child must
+// not simply exit then: it would leave its group behind. And an Entry that
+// resets all signals (signal.Reset()) still takes its group with it.
+//
+// The two reads of /proc cost tens of microseconds, so they are made only
+// where the parent may be gone: right after Notify, getppid alone says
+// whether the parent died before (the hangup watcher sees the rest), and at
+// exit they follow a hangup only.
 
 // sigParentDeath is the parent-death signal of a child that runs Main: the
 // second highest real-time signal, which the Go runtime leaves to programs
@@ -70,7 +75,13 @@ func watchParent(parent int) {
 			orphanedIf(parent)
 		}
 	}()
-	orphanedIf(parent) // it died before Notify: the runtime dropped the signal
+	// A parent that died before Notify, whose signal the runtime dropped,
+	// has handed this thread on already, or is still at it: then the
+	// hangup watcher, which looks at /proc, sees it. getppid alone saves two
+	// reads of /proc in every child's start.
+	if os.Getppid() != parent {
+		orphaned()
+	}
 }
 
 // orphanedIf calls orphaned if this child's parent is dead or dying.
