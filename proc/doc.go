@@ -28,12 +28,15 @@
 //
 // Start executes /proc/self/exe (so a binary replaced on disk still starts
 // its own copy) with the Spec's arguments and environment plus one variable,
-// WEAVE_PROC_CHILD, that tells Main which entry to run, the frame maximum and
-// the limits. Main removes that variable, applies the limits, finds the entry
-// and sends the parent a first frame, the handshake, before calling it. Start
-// returns once it has that frame, so an entry name that the child does not
-// know is an error from Start wrapping ErrUnknownEntry, which lists the names
-// the child does know — not an exit status to decode. Under go test the test
+// WEAVE_PROC_CHILD, that tells Main which entry to run, the frame maximum, the
+// limits, the parent's pid and where the parent's standard error is. Main
+// removes that variable, starts watching its parent, checks and applies the
+// limits, finds the entry, puts the parent's standard error in place and
+// sends the parent a first frame, the handshake, before calling the entry.
+// Start returns once it has that frame, so an entry name that the child does
+// not know is an error from Start wrapping ErrUnknownEntry, which lists the
+// names the child does know, and a limit the child cannot run under one
+// wrapping ErrLimit — not exit statuses to decode. Under go test the test
 // binary re-executes itself the same way: call Register from init or TestMain,
 // and proc.Main first in TestMain.
 //
@@ -75,11 +78,11 @@
 // A Conn's descriptor is non-blocking. A goroutine that must wait blocks its
 // thread in ppoll(2) on the descriptor and an eventfd, which a new deadline
 // or Close writes to wake it. Rejected: a blocking read(2), which no new
-// deadline can interrupt; and the descriptor in Go's netpoller, which holds no
-// thread but adds an epoll wake-up to every message — measured at 0.7× the
-// speed of a raw socketpair for 64-byte round trips here, against 0.9× for
-// this. A parent with thousands of children each waited on by a goroutine
-// would want that other choice. The framing is written apart from the
+// deadline can interrupt (blocking calls measured 0.94× the speed of a raw
+// socketpair for 64-byte round trips here, this 0.85×); and the descriptor in
+// Go's netpoller, which holds no thread but adds an epoll wake-up to every
+// message — measured at about 0.7×. A parent with thousands of children each
+// waited on by a goroutine would want that other choice. The framing is written apart from the
 // waiting, as steps that go as far as the descriptor allows and resume where
 // they stopped, so that a poller can drive a Conn with no goroutine waiting.
 // NewConn puts a Conn over any stream (a net.Conn to another machine, say).
@@ -107,11 +110,11 @@
 //     parent closed or lost its Conn, not the entry closing its own — the
 //     child's entry context is cancelled with cause ErrParentGone and its
 //     Recv returns io.EOF after the messages already sent; if the entry has
-//     not returned a second later,
-//     the child prints its goroutines and exits with status 3. Closing the
-//     parent's Conn is thus how a parent tells a child to finish. SIGTERM
-//     does not start that second: a child being stopped has the whole grace
-//     period its parent gives (Stop's, or a Supervisor child's Shutdown).
+//     not returned a second later, the child prints its goroutines and exits
+//     with status 3. Closing the parent's Conn is thus how a parent tells a
+//     child to finish. SIGTERM does not start that second: a child being
+//     stopped has the whole grace period its parent gives (Stop's, or a
+//     Supervisor child's Shutdown).
 //
 // Every child leads a new process group. Kill sends SIGKILL to the whole
 // group, grandchildren included; Stop sends SIGTERM to the group, waits a
@@ -144,9 +147,11 @@
 // cancellation); 1 when it returned another error, which it prints to its
 // standard error; 2 for a panic or a Go fatal error; 3 when it did not
 // return after its connection closed; 125 to 127 when it never ran (bad
-// handshake variable, a limit that could not be set, unknown entry or failed
-// exec). Wait's error is nil for status 0 and an *ExitError otherwise, whose
-// text says how: "proc: worker (pid 4242): signal: killed".
+// handshake variable, a limit that was refused or could not be set, unknown
+// entry or failed exec). Wait's error is nil for status 0 and an *ExitError
+// otherwise, whose text says how: "proc: worker (pid 4242): signal: killed".
+// A child that finds its parent dead kills itself with its group, and leaves
+// no status anyone reads.
 //
 // # Environment and limits
 //
@@ -160,10 +165,14 @@
 // (a runtime that fails under a tight memory limit, say) is reported by
 // Start with how it ended and what it last wrote. At the handshake the child
 // puts the parent's standard error in place of the pipe, and nothing is
-// copied after that. A Stdin that is not a file is copied to
-// the child by a goroutine that stops when the child exits, closing Stdin if
-// it is an io.Closer to end a Read in progress: the child's end is reported
-// when it happens, with its own status, whatever Stdin does.
+// copied after that. A Stdin that is not a file is copied to the child by a
+// goroutine that stops when the child exits, closing Stdin if it is an
+// io.Closer to end a Read in progress: the child's end is reported when it
+// happens, with its own status, whatever Stdin does. A Stdout or Stderr that
+// is not a file is copied as os/exec copies it: Wait waits for the output to
+// end, at most a second past the child's exit, and then says
+// exec.ErrWaitDelay for a child that exited with status 0 but left its output
+// open to a descendant outside its group.
 //
 // Limits are rlimits, set as soft and hard limit in the child before its
 // entry runs: open files (RLIMIT_NOFILE), private memory (RLIMIT_DATA),
@@ -208,24 +217,30 @@
 //
 // # Costs
 //
-// Measured by the benchmarks in this package on a shared 2-core Xeon (go test
-// -bench . -count 5, medians), each beside a baseline measured in the same
-// loop; round trips alternate with the baseline in blocks of 64 and take the
-// median block:
+// Measured by the benchmarks in this package on a shared 2-core AMD EPYC
+// virtual machine, with the test binary and its children pinned to one CPU
+// (taskset -c 0; unpinned, the ratios swung from 0.4× to 1.1× while other jobs
+// ran), go test -bench . -count 5, medians, each beside a baseline measured in
+// the same loop; round trips alternate with the baseline in blocks of 64 and
+// take the median block:
 //
-//	Start to first message received          2.33 ms   os/exec start to first byte: 2.08 ms (1.12×)
-//	round trip, 64 B, Recv                   4.9 µs    raw socketpair, blocking syscalls: 4.4 µs (0.90× its speed)
-//	round trip, 64 B, RecvBuf                4.8 µs    raw: 4.5 µs (0.92×)
-//	round trip, 64 KiB, RecvBuf              15.5 µs   raw: 13.0 µs (0.83×), 8.4 GB/s both ways
-//	round trip, 64 KiB, Recv                 33 µs     raw: 13.1 µs (0.39×): a fresh 64 KiB slice per message
-//	Self, the test binary                    97 µs     2 + one per thread /proc files
+//	Start to first message received     2.54 ms   os/exec start to first byte: 2.16 ms (1.18×)
+//	round trip, 64 B, Recv              17.7 µs   raw socketpair, blocking syscalls: 15.1 µs (0.85× its speed)
+//	round trip, 64 B, RecvBuf           17.8 µs   raw: 15.2 µs (0.85×)
+//	round trip, 64 KiB, RecvBuf         42.5 µs   raw: 31.5 µs (0.74×), 3.1 GB/s both ways
+//	round trip, 64 KiB, Recv            54.4 µs   raw: 32.7 µs (0.61×): a fresh 64 KiB slice per message
+//	Self, the test binary               165 µs    2 + one per thread /proc files
 //
-// Send allocates nothing, nor does RecvBuf into a large enough buffer; Recv
-// allocates the message, which for large messages costs more than the
-// system calls (zeroing, page faults, garbage collection): use RecvBuf with
-// a reused buffer on hot paths. A child costs the parent one goroutine,
-// parked in the netpoller, plus a thread for each goroutine blocked in Recv
-// or Send. On a loaded machine the round-trip ratios swing widely (0.4× to
-// 1.2× was seen while other jobs ran); the figures above are from a quiet
-// minute.
+// On the same machine, blocking reads without deadlines measured 0.94× for
+// the 64-byte round trip and Start 1.13×: the price of deadlines that reach
+// waiting calls is a ppoll(2) per wait, and that of watching a child's start
+// and parent the pipe and signal handler that Main sets up.
+//
+// Send allocates nothing, nor does RecvBuf into a large enough buffer, waits
+// included (TestConnAllocs); Recv allocates the message, which for large
+// messages costs more than the system calls (zeroing, page faults, garbage
+// collection): use RecvBuf with a reused buffer on hot paths. A child costs
+// the parent one goroutine, parked in the netpoller, a thread for each
+// goroutine blocked in Recv or Send, and four descriptors: its socket, its
+// pidfd and, once a call has waited in each direction, an eventfd for each.
 package proc
