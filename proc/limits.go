@@ -25,11 +25,12 @@ import (
 // machine and need no privileges; cgroup v2 is not used (see the package doc).
 type Limits struct {
 	// OpenFiles is RLIMIT_NOFILE: one more than the highest file
-	// descriptor the child can open. At least 16 for an Entry: before its
-	// entry runs, a child uses descriptors 0 to 9 or so (the standard
-	// three, its connection and that connection's wake-ups, the hangup
-	// watcher, Go's poller), and under 9 it crashed at random. At least 4
-	// for a Path: its standard three and one to open anything at all.
+	// descriptor the child can open. At least 16 for an Entry: a child uses
+	// descriptors 0 to 10 or so before its entry opens any (the standard
+	// three, its connection and that connection's wake-ups, Go's poller and
+	// the files the runtime reads its CPU quota from, the hangup watcher),
+	// under 9 it crashed at random, and its entry needs a few of its own. At
+	// least 4 for a Path: its standard three and one to open anything at all.
 	OpenFiles uint64 `json:"nofile,omitempty"`
 	// Data is RLIMIT_DATA in bytes: the child's private writable memory
 	// (heap, Go's arenas, thread stacks). A Go child that exceeds it dies of
