@@ -51,7 +51,7 @@ func dequeueWaiter[T any](q *waitq[T]) *waiter[T] {
 			continue // its context ended the wait: the interrupter wakes it
 		}
 		if w.t.claimWake(w.gen) {
-			w.t.sel.idx = w.idx
+			w.t.x.Load().sel.idx = w.idx
 			return w
 		}
 	}
@@ -71,10 +71,11 @@ func NewChan[T any](capacity int) *Chan[T] {
 // last wait on such a channel: a blocking Send or Recv allocates only the
 // first time.
 func waiterOf[T any](t *Task) *waiter[T] {
-	w, _ := t.waiter.(*waiter[T])
+	x := t.extra()
+	w, _ := x.waiter.(*waiter[T])
 	if w == nil {
 		w = &waiter[T]{t: t}
-		t.waiter = w
+		x.waiter = w
 	}
 	return w
 }
@@ -282,8 +283,9 @@ func (c *Chan[T]) Cap() int {
 // waitNil parks t for good, in Send or Recv on a nil *Chan: only an
 // interrupter ends the wait, and t then unwinds.
 func (t *Task) waitNil(kind WaitKind) {
-	t.parkMu.Lock()
-	t.park(kind, (*nilChan)(t), &t.parkMu)
+	x := t.extra()
+	x.parkMu.Lock()
+	t.park(kind, (*nilChan)(t), &x.parkMu)
 	t.unwind()
 }
 

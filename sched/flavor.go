@@ -122,7 +122,9 @@ func (s *state) ready(t *Task, by *Task) {
 func (w *worker) next() *Task {
 	w.tick++
 	s := w.s
-	s.runTimers(w)
+	if s.timers.next.Load() != never {
+		s.runTimers(w)
+	}
 	if s.mode == modeSim {
 		return s.sim.choose(w)
 	}

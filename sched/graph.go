@@ -19,6 +19,14 @@ import (
 // a search under it sees every lock on its path still. Every cycle is found
 // when it closes, so the graph has none, and a search ends.
 
+// stopWaitingForLock records that t, which waited for a lock, no longer
+// does: it got the lock, or gave up. Called with the run's graph lock held.
+func (t *Task) stopWaitingForLock() {
+	if x := t.x.Load(); x != nil {
+		x.waitLock = nil
+	}
+}
+
 // graphLock is a lock of the wait-for graph: a *Mutex or an *RWMutex.
 type graphLock interface {
 	// appendBlockers appends the tasks that a task waiting for the lock,
@@ -31,7 +39,7 @@ type graphLock interface {
 // searches, reused so that a contended Lock allocates nothing.
 type graph struct {
 	sync.Mutex
-	epoch uint64      // of the current search: Task.mark holds the last search that saw it
+	epoch uint64      // of the current search: taskExtra.mark holds the last search that saw it
 	nodes []graphNode // the tasks a search reached, each with how
 	todo  []int       // indexes in nodes still to look at
 	found []*Task     // scratch for appendBlockers
@@ -60,16 +68,18 @@ func (t *Task) waitForLock(l graphLock, read bool) *LockCycleError {
 		if n.t == t {
 			return g.cycle(t, i)
 		}
-		if n.t.mark == g.epoch {
+		x := n.t.extra()
+		if x.mark == g.epoch {
 			continue
 		}
-		n.t.mark = g.epoch
-		if next := n.t.waitLock; next != nil {
-			g.reach(next, n.t.waitRead, i)
+		x.mark = g.epoch
+		if next := x.waitLock; next != nil {
+			g.reach(next, x.waitRead, i)
 		}
 	}
 	clear(g.nodes) // keep no task alive
-	t.waitLock, t.waitRead = l, read
+	x := t.extra()
+	x.waitLock, x.waitRead = l, read
 	return nil
 }
 

@@ -97,7 +97,7 @@ func (g *Group) takeSlot(t *Task, wait bool) bool {
 
 // start starts f as a task of the group's Go, whose slot is taken.
 func (g *Group) start(w *worker, t *Task, name string, f func(t *Task) error) {
-	nt := w.newTask(t, g.sc.ctx, name, f, f)
+	nt := w.newTask(t, g.sc.ctx, name, f, nil)
 	g.sc.join(nt, true)
 	w.start(t, nt)
 }
@@ -121,7 +121,7 @@ func (g *Group) ended(t *Task, err error, how endHow) {
 	switch {
 	case how == endPanicked || how == endGoexit:
 		err = ErrGroupTaskAborted
-	case how == endUnwound && t.cause == intrCancel:
+	case how == endUnwound && t.x.Load().cause == intrCancel:
 		err = t.ctx.Err()
 	case how == endUnwound:
 		err = nil // the run unwinds it: reported there

@@ -120,7 +120,7 @@ func (m *Mutex) unlockSlow() {
 	}
 	g := &t.s.graph
 	g.Lock()
-	t.waitLock = nil
+	t.stopWaitingForLock()
 	m.holder.Store(t)
 	g.Unlock()
 	if m.waiters.empty() {
@@ -134,7 +134,7 @@ func (m *Mutex) dequeueLocked(t *Task) taskList {
 	m.waiters.remove(t)
 	g := &t.s.graph
 	g.Lock()
-	t.waitLock = nil
+	t.stopWaitingForLock()
 	g.Unlock()
 	if m.waiters.empty() && m.state.Load() == 2 {
 		m.state.Store(1) // still held, now with nobody waiting

@@ -169,7 +169,7 @@ func (rw *RWMutex) handOffLocked() (woken taskList) {
 	if t := popWakeable(&rw.wq); t != nil {
 		rw.nw--
 		rw.writer = t
-		t.waitLock = nil
+		t.stopWaitingForLock()
 		woken.push(t)
 	}
 	return woken
@@ -180,7 +180,7 @@ func (rw *RWMutex) handOffLocked() (woken taskList) {
 func (rw *RWMutex) admitReadersLocked() (woken taskList) {
 	for t := popWakeable(&rw.rq); t != nil; t = popWakeable(&rw.rq) {
 		rw.addReaderLocked(t)
-		t.waitLock = nil
+		t.stopWaitingForLock()
 		woken.push(t)
 	}
 	return woken
@@ -232,7 +232,7 @@ func (rw *RWMutex) dequeueLocked(t *Task) (woken taskList) {
 	g := &t.s.graph
 	g.Lock()
 	defer g.Unlock()
-	t.waitLock = nil
+	t.stopWaitingForLock()
 	if t.waitKind != WaitRWLock {
 		rw.rq.remove(t)
 		return woken

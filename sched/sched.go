@@ -224,7 +224,7 @@ func newState(s *Scheduler) *state {
 
 func (s *state) run(ctx context.Context, main func(*Task) error) error {
 	w0 := s.ws[0]
-	t := w0.newTask(nil, ctx, "main", main, main)
+	t := w0.newTask(nil, ctx, "main", main, nil)
 	if ctx.Done() != nil {
 		// Every task belongs to a scope that the end of ctx ends.
 		s.root = &scope{s: s, ctx: ctx, cancel: func(error) {}, owner: s}

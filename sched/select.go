@@ -78,7 +78,7 @@ func (d *doneCase) enqueue(t *Task, gen uint64, idx int) {
 		d.mu.Lock() // the task is suspended once this is free
 		won := t.claimWake(gen)
 		if won {
-			t.sel.idx = idx
+			t.x.Load().sel.idx = idx
 		}
 		d.mu.Unlock()
 		if won {
@@ -296,10 +296,11 @@ func (cs waitingCases) appendWait(b []byte, name func(any) string, live bool) []
 
 func selectCases(t *Task, cases []Case, block bool) int {
 	t.enter("Select")
-	sel := t.sel
+	x := t.extra()
+	sel := x.sel
 	if sel == nil {
 		sel = &selectState{}
-		t.sel = sel
+		x.sel = sel
 	}
 	sel.locks = sel.locks[:0]
 	sel.order = sel.order[:0]

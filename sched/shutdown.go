@@ -106,7 +106,7 @@ func reportOn(tasks []*Task) []ParkedTask {
 	r := make([]ParkedTask, len(tasks))
 	for i, t := range tasks {
 		r[i] = ParkedTask{ID: t.id, Name: t.name, Created: t.createdAt(), WaitsOn: t.waitReason().Detail()}
-		t.report = &r[i].Stack
+		t.extra().report = &r[i].Stack
 	}
 	return r
 }

@@ -235,7 +235,7 @@ func (s *state) left() []ParkedTask {
 	r := reportOn(tasks)
 	for i, t := range tasks {
 		if t.state != stateParked {
-			r[i].WaitsOn = "nothing: runnable, last did " + cmp.Or(t.lastOp, "nothing yet")
+			r[i].WaitsOn = "nothing: runnable, last did " + cmp.Or(t.extra().lastOp, "nothing yet")
 		}
 	}
 	return r

@@ -27,53 +27,76 @@ type Task struct {
 	co    *coroutine // nil until it first runs; then until it ends
 	next  *Task      // in the global queue or a primitive's wait list (fifo)
 	state taskState
+
+	// While parked: what for, and how the wait ended if something other
+	// than its waker ended it (wait.go).
+	waitKind WaitKind
+	intr     intr
+	// armed: its current wait is armed in claim, which its waker reads
+	// under the primitive's lock.
+	armed       bool
+	cancellable bool // its context can end: its waits are armed for it
+	unwinding   bool // it gave up a wait and unwinds: its waits are no longer cancelled
+	direct      bool // started by its scope's Group's Go, or its Handle's own task
+
 	// Operations left before a primitive yields for t, even though it
 	// could go on: a task that never has to wait (a mutex nobody else
 	// wants, a channel that is never empty) still lets others run.
 	budget int32
 
-	// While parked: what for, on what, the lock to release once it is
-	// suspended, and how the wait ended if something other than its waker
-	// ended it (wait.go).
-	waitKind WaitKind
-	waitOn   waitable
-	unlock   sync.Locker // until the worker releases it
-	waitMu   sync.Locker // the lock that guards what it waits on
-	intr     intr
-	// The claim word (wait.go) of its waits, their generation, and whether
-	// the current one is armed, which its waker reads under the
-	// primitive's lock.
+	// While parked: what it waits on, and the lock that guards it, which
+	// the worker releases once t is suspended.
+	waitOn waitable
+	waitMu sync.Locker
+	// The claim word (wait.go) of its waits, and their generation.
 	claim atomic.Uint64
 	gen   uint64
-	armed bool
 
-	cancellable bool    // its context can end: its waits are armed for it
-	unwinding   bool    // it gave up a wait and unwinds: its waits are no longer cancelled
-	cause       intr    // why it unwinds
-	report      *[]byte // where to put its stack when it unwinds, for the report that named it
+	scope *scope // the Group's or Handle's it belongs to, or nil (scope.go)
 
-	scope  *scope // the Group's or Handle's it belongs to, or nil (scope.go)
-	direct bool   // started by the Group's Go, or the Handle's own task
+	// x holds what only some tasks need: made at the first need, never
+	// replaced, and read by other tasks (wakers, the wait-for graph)
+	// through an atomic load.
+	x atomic.Pointer[taskExtra]
 
-	sleepTimer timer      // its Sleep's timer
-	parkMu     sync.Mutex // held while it parks on what has no lock of its own (Sleep, a nil Chan)
+	resumes uint64 // times it started or resumed running
+	runNs   int64  // time it ran, with MeasureRunTime
+}
+
+// taskExtra is what a task needs only if it sleeps, waits on a channel or a
+// lock, selects, is named in a report, or runs a wrapped function: kept out
+// of Task, so that a task that never does costs as little as a closure.
+type taskExtra struct {
+	// origin is the function the program gave, if f wraps it (WaitGroup.Go,
+	// Spawn): where it is defined is what reports show.
+	origin any
+
+	sleepTimer timer        // its Sleep's timer
+	parkMu     sync.Mutex   // held while it parks on what has no lock of its own (Sleep, a nil Chan)
+	waiter     any          // the last channel waiter it used, for reuse
+	sel        *selectState // its Selects' scratch
+
 	// The lock it waits for, to read if waitRead, and the last search of
 	// the wait-for graph that reached it; guarded by state.graph.
 	waitLock graphLock
 	waitRead bool
 	mark     uint64
 
-	lastOp string       // in a deterministic run, its last operation, for reports
-	waiter any          // the last channel waiter this task used, for reuse
-	sel    *selectState // its Selects' scratch, from its first Select on
+	cause  intr    // why it unwinds
+	report *[]byte // where to put its stack when it unwinds, for the report that named it
+	lastOp string  // in a deterministic run, its last operation, for reports
+}
 
-	resumes uint64 // times it started or resumed running
-	runNs   int64  // time it ran, with MeasureRunTime
-
-	// origin is the function the program gave (f may be a wrapper of
-	// WaitGroup.Go or Group.Go around it): where it is defined is what
-	// reports show of where the task came from.
-	origin any
+// extra returns t's taskExtra, making it if t has none yet.
+func (t *Task) extra() *taskExtra {
+	if x := t.x.Load(); x != nil {
+		return x
+	}
+	x := &taskExtra{}
+	if t.x.CompareAndSwap(nil, x) {
+		return x
+	}
+	return t.x.Load()
 }
 
 // CreatedAt names the function t runs and where it is defined, as reports
@@ -97,7 +120,11 @@ func (t *Task) Stats() TaskStats {
 // nothing at spawn; the call stack of Go would (runtime.Callers quadrupled
 // the cost of a spawn).
 func (t *Task) createdAt() string {
-	pc := reflect.ValueOf(t.origin).Pointer()
+	var origin any = t.f
+	if x := t.x.Load(); x != nil && x.origin != nil {
+		origin = x.origin
+	}
+	pc := reflect.ValueOf(origin).Pointer()
 	fn := runtime.FuncForPC(pc)
 	if fn == nil {
 		return ""
@@ -138,13 +165,13 @@ func (t *Task) Go(f func(t *Task) error) {
 
 // GoNamed is Go with a name, which reports and errors show beside the ID.
 func (t *Task) GoNamed(name string, f func(t *Task) error) {
-	t.spawn(name, f, f)
+	t.spawn(name, f, nil)
 }
 
 // spawn starts f as a task named name; origin is the program's function
 // that f runs, for reports.
-func (t *Task) spawn(name string, f, origin func(t *Task) error) {
-	if f == nil || origin == nil {
+func (t *Task) spawn(name string, f func(t *Task) error, origin any) {
+	if f == nil {
 		panic("sched: Go with a nil function")
 	}
 	w := t.running("Go")
@@ -171,7 +198,7 @@ func (t *Task) enter(op string) {
 		t.notRunning(op)
 	}
 	if t.s.mode == modeSim {
-		t.lastOp = op
+		t.extra().lastOp = op
 		t.s.sim.point(t)
 	}
 	t.budget--
@@ -196,7 +223,7 @@ func (t *Task) notRunning(op string) {
 func (t *Task) Yield() {
 	t.running("Yield")
 	if t.s.mode == modeSim {
-		t.lastOp = "Yield"
+		t.extra().lastOp = "Yield"
 	}
 	t.yield()
 }
@@ -226,13 +253,14 @@ func (t *Task) Sleep(d time.Duration) error {
 		return err
 	}
 	s := t.s
-	t.sleepTimer.owner = t
-	t.parkMu.Lock()
+	x := t.extra()
+	x.sleepTimer.owner = t
+	x.parkMu.Lock()
 	// The timer, armed now, may fire on another worker before t is
 	// suspended: its fire takes parkMu, which the worker releases then.
-	t.sleepTimer.seq = t.armFor(WaitSleep, (*sleeping)(t), &t.parkMu)
-	s.addTimer(&t.sleepTimer, s.now()+int64(d))
-	switch t.park(WaitSleep, (*sleeping)(t), &t.parkMu) {
+	x.sleepTimer.seq = t.armFor(WaitSleep, (*sleeping)(t), &x.parkMu)
+	s.addTimer(&x.sleepTimer, s.now()+int64(d))
+	switch t.park(WaitSleep, (*sleeping)(t), &x.parkMu) {
 	case intrCancel:
 		return t.ctx.Err()
 	case intrUnwind:
@@ -247,7 +275,7 @@ type sleeping Task
 func (*sleeping) appendWait(b []byte, _ func(any) string, _ bool) []byte { return b }
 
 func (z *sleeping) dequeueLocked(*Task) taskList {
-	z.s.timers.remove(&z.sleepTimer)
+	z.s.timers.remove(&z.x.Load().sleepTimer)
 	return taskList{}
 }
 
@@ -263,9 +291,14 @@ func (t *Task) suspend() {
 		t.usedElsewhere()
 	}
 	if !c.e.Yield() {
-		if r := t.report; r != nil { // closed at the run's end: where it was
-			t.report = nil
-			*r = trimParkStack(stack())
+		// The run's end is closing t (finish): nothing will resume it. A
+		// wait it was entering is given up, and it unwinds from here.
+		if t.state == stateParked {
+			t.giveUpLocked(t.waitOn, t.waitMu)
+		}
+		if x := t.x.Load(); x != nil && x.report != nil {
+			*x.report = trimParkStack(stack())
+			x.report = nil
 		}
 		c.e.Unwind()
 	}

@@ -232,7 +232,7 @@ func (c *timeoutCase) fire(w *worker, _ int64, seq uint64) {
 	t := c.t
 	won := t.claimWake(c.gen)
 	if won {
-		t.sel.idx = c.idx
+		t.x.Load().sel.idx = c.idx
 	}
 	c.mu.Unlock()
 	if won {

@@ -212,9 +212,6 @@ func (s *state) timerAdded(earliest bool, when int64) {
 
 // runTimers fires the timers due now, on w.
 func (s *state) runTimers(w *worker) {
-	if s.timers.next.Load() == never {
-		return
-	}
 	now := s.now()
 	due := s.timers.take(now, w.due[:0])
 	for i, d := range due {
@@ -245,9 +242,10 @@ func (t *Task) fire(w *worker, _ int64, gen uint64) {
 	if !t.claimWake(gen) {
 		return
 	}
-	t.parkMu.Lock() // t is suspended once this is free
+	x := t.x.Load()
+	x.parkMu.Lock() // t is suspended once this is free
 	//lint:ignore SA2001 the critical section is empty on purpose: a handshake
-	t.parkMu.Unlock()
+	x.parkMu.Unlock()
 	t.s.readyFromTimer(w, t)
 }
 

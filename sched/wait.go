@@ -186,8 +186,7 @@ func (t *Task) wakeable() bool { return !t.armed || t.claimWake(t.gen) }
 func (t *Task) park(kind WaitKind, what waitable, unlock sync.Locker) intr {
 	if !t.armed { // else armFor set the wait up
 		t.intr = intrNone
-		t.setWait(kind, what)
-		t.waitMu = unlock
+		t.waitKind, t.waitOn, t.waitMu = kind, what, unlock
 		if t.cancellable && !t.unwinding && cancellable(kind) {
 			t.armFor(kind, what, unlock)
 		}
@@ -200,13 +199,7 @@ func (t *Task) park(kind WaitKind, what waitable, unlock sync.Locker) intr {
 		t.giveUpLocked(what, unlock)
 		return intrCancel
 	}
-	if t.co.closing {
-		// The run's end is unwinding t (finish): nothing will wake it.
-		t.giveUpLocked(what, unlock)
-		t.co.e.Unwind()
-	}
 	t.state = stateParked
-	t.unlock = unlock
 	t.suspend()
 	t.armed = false
 	return t.intr
@@ -290,12 +283,13 @@ func (t *Task) unwind() {
 // beginUnwind marks t as unwinding, and records its stack, from the wait it
 // gives up, for the report that named it.
 func (t *Task) beginUnwind() {
+	x := t.extra()
 	if !t.unwinding {
 		t.unwinding = true
-		t.cause = t.intr
+		x.cause = t.intr
 	}
-	if r := t.report; r != nil {
-		t.report = nil
+	if r := x.report; r != nil {
+		x.report = nil
 		*r = trimParkStack(stack())
 	}
 }

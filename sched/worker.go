@@ -83,14 +83,21 @@ const (
 )
 
 // newTask creates a task of w's run that runs f, started by parent (nil for
-// the main task). origin is the program's function that f runs (f may wrap
-// it), set before the tracer hears of the task, so that its Spawn may read
-// CreatedAt.
+// the main task). origin is the program's function that f runs if f wraps
+// it, or nil; it is set before the tracer hears of the task, so that its
+// Spawn may read CreatedAt.
 func (w *worker) newTask(parent *Task, ctx context.Context, name string, f func(*Task) error, origin any) *Task {
 	// One counter for the run rather than blocks of IDs per worker: IDs in
 	// spawn order are worth one uncontended atomic add.
-	t := &Task{s: w.s, f: f, origin: origin, ctx: ctx, name: name, id: w.s.ids.Add(1)}
-	t.cancellable = ctx.Done() != nil
+	t := &Task{s: w.s, f: f, ctx: ctx, name: name, id: w.s.ids.Add(1)}
+	if origin != nil {
+		t.extra().origin = origin
+	}
+	if parent != nil && ctx == parent.ctx {
+		t.cancellable = parent.cancellable
+	} else {
+		t.cancellable = ctx.Done() != nil
+	}
 	w.spawned++
 	if w.s.tracer != nil {
 		w.s.tracer.Spawn(t, parent)
@@ -194,10 +201,7 @@ func (w *worker) execute(t *Task) {
 	case stateParked:
 		// The parking task still held its primitive's lock, so nobody could
 		// wake it before its coroutine was suspended. Let them now.
-		if u := t.unlock; u != nil {
-			t.unlock = nil
-			u.Unlock()
-		}
+		t.waitMu.Unlock()
 	}
 }
 
@@ -222,7 +226,7 @@ func (w *worker) end(t *Task, err error, how endHow) {
 	case endReturned:
 		cancelled = err != nil && t.cancellable && t.ctx.Err() != nil && errors.Is(err, t.ctx.Err())
 	case endUnwound:
-		cancelled = t.cause == intrCancel
+		cancelled = t.x.Load().cause == intrCancel
 		if cancelled {
 			err = t.ctx.Err()
 		}
