@@ -133,9 +133,14 @@ func (w *worker) next() *Task {
 			return t
 		}
 	}
-	if w.tick%globalEvery == 0 && s.gsize.Load() > 0 {
-		if t := s.globalTake(w); t != nil {
-			return t
+	if w.tick%globalEvery == 0 {
+		if s.ioWaiting.Load() > 0 {
+			w.pollNow()
+		}
+		if s.gsize.Load() > 0 {
+			if t := s.globalTake(w); t != nil {
+				return t
+			}
 		}
 	}
 	if w.nextStreak < maxNextStreak {
@@ -197,6 +202,13 @@ func (w *worker) alone() bool {
 		return false
 	}
 	s := w.s
+	if s.ioWaiting.Load() > 0 {
+		// A yield is a tick of the worker's loop too: tasks whose
+		// descriptors are ready may be what the yielding task waits for.
+		if w.tick++; w.tick%globalEvery == 0 {
+			w.pollNow()
+		}
+	}
 	return w.localLen() == 0 && w.runnext == nil && s.gsize.Load() == 0 && w.inboxLen.Load() == 0 &&
 		(s.timers.next.Load() == never || s.timers.next.Load() > s.now())
 }

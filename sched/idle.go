@@ -45,7 +45,7 @@ func (s *state) wakep() {
 	w := s.idle[len(s.idle)-1]
 	w.leaveIdleLocked()
 	s.mu.Unlock()
-	w.wake <- struct{}{} // hands our nsearching count to w
+	w.notify() // hands our nsearching count to w
 }
 
 // transitionToSearching reports whether w may search other workers' queues:
@@ -134,7 +134,18 @@ func (s *state) wakeWatcher() {
 	}
 	w.unparkLocked()
 	s.mu.Unlock()
+	w.notify()
+}
+
+// notify sends w, just taken off the idle list, its token; if w is blocked
+// in the poller rather than on its wake channel, it interrupts the poll.
+// w.polling is set under state.mu before w blocks, and the caller took w off
+// the list under state.mu, so it sees the flag if w polls.
+func (w *worker) notify() {
 	w.wake <- struct{}{}
+	if w.polling.Load() {
+		w.s.poller.Load().Wake()
+	}
 }
 
 // leaveIdleLocked takes parked w off the idle list: the one place that does.

@@ -21,7 +21,7 @@ func (w *worker) forward(t *Task) {
 	}
 	w.unparkLocked()
 	s.mu.Unlock()
-	w.wake <- struct{}{}
+	w.notify()
 }
 
 // takeInbox returns the oldest task forwarded to w, or nil.

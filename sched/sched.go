@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/weavert/weave/internal/poll"
 )
 
 // Scheduler runs tasks on a fixed set of threads (workers). Create one with
@@ -157,6 +159,8 @@ type state struct {
 	timers     timers       // of the whole run (timer.go)
 	watcher    *worker      // the idle worker that waits for the earliest timer, or nil; guarded by mu
 	watchUntil atomic.Int64 // when the watcher will wake, or never
+	pollHeld   atomic.Bool  // a worker polls (park.go)
+	pollMissed atomic.Bool  // a worker parked without polling while another polled
 	external   atomic.Int64 // waits that something outside may end: Await, contexts
 	pool       awaitPool
 	ids        atomic.Uint64
@@ -177,6 +181,14 @@ type state struct {
 	seq     atomic.Uint64
 	dead    *DeadlockError
 	deadSeq uint64
+
+	// The run's descriptors and poller, opened at the first FD, and the
+	// number of tasks parked on them (fd.go).
+	fds       fdTable
+	pollOnce  sync.Once
+	pollErr   error
+	poller    atomic.Pointer[poll.Poller]
+	ioWaiting atomic.Int64
 
 	// graph guards the wait-for graph of the run's Mutexes: Task.waitMutex,
 	// and the holder of every Mutex that tasks wait for. Only contended

@@ -40,6 +40,7 @@ import (
 //  7. Forced unwinding. finish closes every coroutine left: a task still
 //     parked is taken out of its wait queue and unwound by its engine, and
 //     a wait in its deferred calls unwinds at once; a free coroutine ends.
+//     Then it closes the FDs left open, and the poller.
 //  8. Errors gathered: the failures of tasks, the DeadlockError and the
 //     StepLimitError, in the order they happened, so that the first failure
 //     comes first and what unwinding led to comes after it.
@@ -152,6 +153,9 @@ func (s *state) endLocked(limit *StepLimitError) {
 	s.limit = limit
 	s.done = true
 	close(s.stop)
+	if p := s.poller.Load(); p != nil {
+		p.Wake() // the worker blocked in it, if one is
+	}
 }
 
 // closeCoroutines closes, at the end of a run with LockThreads, the
@@ -184,6 +188,12 @@ func (s *state) finish() error {
 	s.mu.Unlock()
 	for c := range s.cos {
 		s.close(c, s.ws[0])
+	}
+	for _, f := range s.fds.open() {
+		f.Close() // left open by its tasks: no descriptor outlives its run
+	}
+	if p := s.poller.Load(); p != nil {
+		p.Close()
 	}
 	var errs []taskError
 	for _, w := range s.ws {

@@ -112,8 +112,8 @@ func (s *Scheduler) LastRun() RunStats {
 	return s.last
 }
 
-// ErrDeterministic is what Await returns in deterministic mode.
-var ErrDeterministic = errors.New("sched: Await in deterministic mode: real I/O cannot be replayed")
+// ErrDeterministic is what Await and NewFD return in deterministic mode.
+var ErrDeterministic = errors.New("sched: real I/O in deterministic mode: it cannot be replayed")
 
 // ErrStepLimit is what a *StepLimitError matches with errors.Is.
 var ErrStepLimit = errors.New("sched: step limit")

@@ -130,7 +130,7 @@ func (st *sendTimer) fire(w *worker, now int64, seq uint64) {
 	_, _, partner := c.sendLocked(s.base.Add(time.Duration(now)))
 	c.mu.Unlock()
 	if partner != nil {
-		s.readyFromTimer(w, partner)
+		s.readyOn(w, partner)
 	}
 	if st.period == 0 {
 		return
@@ -236,7 +236,7 @@ func (c *timeoutCase) fire(w *worker, _ int64, seq uint64) {
 	}
 	c.mu.Unlock()
 	if won {
-		t.s.readyFromTimer(w, t)
+		t.s.readyOn(w, t)
 	}
 }
 

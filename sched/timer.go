@@ -221,9 +221,10 @@ func (s *state) runTimers(w *worker) {
 	w.due = due[:0]
 }
 
-// readyFromTimer makes t runnable on w, which found its timer due. Under
-// LockThreads a started task goes to its home instead.
-func (s *state) readyFromTimer(w *worker, t *Task) {
+// readyOn makes t runnable on w, which found its timer due or its
+// descriptor ready. Under LockThreads a started task goes to its home
+// instead.
+func (s *state) readyOn(w *worker, t *Task) {
 	t.state = stateRunnable
 	t.setWait(WaitYield, nil)
 	if s.tracer != nil {
@@ -246,7 +247,7 @@ func (t *Task) fire(w *worker, _ int64, gen uint64) {
 	x.parkMu.Lock() // t is suspended once this is free
 	//lint:ignore SA2001 the critical section is empty on purpose: a handshake
 	x.parkMu.Unlock()
-	t.s.readyFromTimer(w, t)
+	t.s.readyOn(w, t)
 }
 
 func (t *Task) wakes() bool { return true }

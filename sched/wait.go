@@ -25,6 +25,8 @@ const (
 	WaitGroupGo                   // Group.Go, for a slot under SetLimit
 	WaitHandle                    // Handle.Wait
 	WaitSemaphore                 // Semaphore.Acquire
+	WaitIORead                    // an FD's read
+	WaitIOWrite                   // an FD's write
 )
 
 var waitKindNames = [...]string{
@@ -43,6 +45,8 @@ var waitKindNames = [...]string{
 	WaitGroupGo:   "Group.Go",
 	WaitHandle:    "Handle.Wait",
 	WaitSemaphore: "Semaphore.Acquire",
+	WaitIORead:    "I/O read",
+	WaitIOWrite:   "I/O write",
 }
 
 func (k WaitKind) String() string {

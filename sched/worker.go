@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weavert/weave/internal/poll"
 	"github.com/weavert/weave/internal/runq"
+	"golang.org/x/sys/unix"
 )
 
 // worker is one thread of a run. Only its own goroutine, or the coroutine it
@@ -40,8 +42,12 @@ type worker struct {
 	inbox    taskList
 	inboxLen atomic.Int32
 
-	parked bool          // in state.idle; guarded by state.mu
-	wake   chan struct{} // one token per wakep that chose this worker
+	parked  bool          // in state.idle; guarded by state.mu
+	wake    chan struct{} // one token per wakep that chose this worker
+	polling atomic.Bool   // blocked in the poller, which a token must interrupt
+
+	evs []poll.Event      // scratch for polls
+	raw []unix.EpollEvent // the same, for the kernel
 
 	segStart int64 // with MeasureRunTime: when the running task was resumed
 

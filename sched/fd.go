@@ -1,0 +1,508 @@
+package sched
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weavert/weave/internal/poll"
+	"golang.org/x/sys/unix"
+)
+
+// FD is a descriptor that tasks wait on: a socket, a pipe, an eventfd, a
+// signalfd, a terminal — anything epoll can watch, which regular files are
+// not (read and write those through Await). Its waits park the task, never
+// its worker: the scheduler's poller wakes it when the descriptor is ready,
+// as Tokio's AsyncFd and Go's netpoller do. Package socket builds TCP, Unix
+// and UDP sockets on it.
+//
+// An FD belongs to the Run of the task that made it: any task of that Run
+// may use it, and the end of the Run closes it. At most one task at a time
+// should read it, and one write it, as with a net.Conn; more wait their turn.
+//
+// Every wait of an FD ends with the error the net package gives: net.ErrClosed
+// once the FD is closed (Close wakes every task waiting on it), an error
+// matching os.ErrDeadlineExceeded once a deadline passed, and the task's
+// context's error, unchanged, if it ends first. A task waiting on an FD
+// counts as waiting for the world outside: the run is never deadlocked on it.
+type FD struct {
+	s     *state
+	fd    int
+	token uint64 // its slot in the run's registry, and the slot's generation
+	name  string // for reports: what the descriptor is
+
+	// ops counts the calls under way, which must not see the descriptor
+	// closed and its number reused under them; closing is set by Close.
+	ops     atomic.Int32
+	closing atomic.Bool
+
+	mu     sync.Mutex // guards the directions and closed
+	r, w   fdDir
+	closed bool
+}
+
+// fdDir is one direction of an FD: its waiting tasks, whether an edge of
+// readiness came while none waited, and its deadline.
+type fdDir struct {
+	fd      *FD
+	write   bool
+	waiters taskList
+	ready   bool
+	expired bool  // the deadline passed
+	timer   timer // the deadline's
+}
+
+// ErrNotPollable is what NewFD returns for a descriptor epoll cannot watch,
+// such as a regular file: read and write those through Await.
+var ErrNotPollable = errors.New("sched: the descriptor cannot be polled (a regular file?): use Await")
+
+// NewFD makes fd, an open descriptor, an FD of t's run: it sets it to
+// non-blocking and registers it with the run's poller. name says what it is,
+// for reports ("tcp 127.0.0.1:8080"). The FD owns fd from then on: Close
+// closes it. In a deterministic run it returns ErrDeterministic: real I/O
+// cannot be replayed; with a Clock other than the real one, an error too.
+// If fd cannot be polled (a regular file) it returns ErrNotPollable, and
+// fd stays the caller's.
+func NewFD(t *Task, fd int, name string) (*FD, error) {
+	t.running("NewFD")
+	s := t.s
+	if s.mode == modeSim {
+		return nil, ErrDeterministic
+	}
+	if _, ok := s.clock.(realClock); !ok {
+		return nil, errors.New("sched: an FD needs the real clock: its poller's timeouts are real time")
+	}
+	p, err := s.openPoller()
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, err
+	}
+	f := &FD{s: s, fd: fd, name: name}
+	f.r = fdDir{fd: f}
+	f.w = fdDir{fd: f, write: true}
+	f.r.timer.owner, f.w.timer.owner = &f.r, &f.w
+	f.token = s.fds.add(f)
+	if err := p.Add(fd, f.token); err != nil {
+		s.fds.remove(f.token)
+		unix.SetNonblock(fd, false)
+		if errors.Is(err, unix.EPERM) {
+			return nil, ErrNotPollable
+		}
+		return nil, fmt.Errorf("sched: registering fd %d: %w", fd, err)
+	}
+	return f, nil
+}
+
+// Fd returns the descriptor. It stays valid until Close.
+func (f *FD) Fd() int { return f.fd }
+
+// Name returns what the FD was made with as its name.
+func (f *FD) Name() string { return f.name }
+
+// Read reads from the FD into p, parking t until data, the end of the
+// input (io.EOF) or an error comes. It must be called by t while it runs.
+func (f *FD) Read(t *Task, p []byte) (int, error) {
+	var n int
+	var rerr error
+	err := f.RawRead(t, func(fd int) bool {
+		n, rerr = ignoringEINTR(func() (int, error) { return unix.Read(fd, p) })
+		return rerr != unix.EAGAIN
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr != nil:
+		return 0, os.NewSyscallError("read", rerr)
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// ignoringEINTR calls op again while a signal interrupts it.
+func ignoringEINTR(op func() (int, error)) (int, error) {
+	for {
+		n, err := op()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// Write writes all of p to the FD, parking t whenever the descriptor would
+// block, and returns how much it wrote and the first error.
+func (f *FD) Write(t *Task, p []byte) (n int, err error) {
+	for n < len(p) {
+		var m int
+		var werr error
+		err = f.RawWrite(t, func(fd int) bool {
+			m, werr = ignoringEINTR(func() (int, error) { return unix.Write(fd, p[n:]) })
+			return werr != unix.EAGAIN
+		})
+		if err != nil {
+			return n, err
+		}
+		if werr != nil {
+			return n, os.NewSyscallError("write", werr)
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// RawRead calls op with the descriptor until op reports that it is done,
+// parking t between calls until the descriptor is readable again: op makes
+// one non-blocking attempt (a read, an accept, a recvfrom) and reports false
+// if it would block. It returns an error if the FD is closed, a deadline
+// passes or t's context ends before op is done; op's own result is op's to
+// keep. It must be called by t while it runs.
+func (f *FD) RawRead(t *Task, op func(fd int) (done bool)) error {
+	return f.raw(t, "FD.RawRead", &f.r, op)
+}
+
+// RawWrite is RawRead for writing: op makes one non-blocking attempt to
+// write (a write, a sendto, the end of a connect).
+func (f *FD) RawWrite(t *Task, op func(fd int) (done bool)) error {
+	return f.raw(t, "FD.RawWrite", &f.w, op)
+}
+
+func (f *FD) raw(t *Task, name string, d *fdDir, op func(fd int) bool) error {
+	t.enter(name)
+	if !f.begin() {
+		return net.ErrClosed
+	}
+	defer f.end()
+	for {
+		if err := d.check(); err != nil {
+			return err
+		}
+		if op(f.fd) {
+			return nil
+		}
+		if err := d.wait(t); err != nil {
+			return err
+		}
+	}
+}
+
+// WaitRead parks t until the FD is readable, its deadline passes, it is
+// closed or t's context ends.
+func (f *FD) WaitRead(t *Task) error { return f.waitOne(t, &f.r) }
+
+// WaitWrite parks t until the FD is writable, as WaitRead.
+func (f *FD) WaitWrite(t *Task) error { return f.waitOne(t, &f.w) }
+
+func (f *FD) waitOne(t *Task, d *fdDir) error {
+	t.enter("FD.Wait")
+	if !f.begin() {
+		return net.ErrClosed
+	}
+	defer f.end()
+	return d.wait(t)
+}
+
+// check returns why d can be used no more, or nil.
+func (d *fdDir) check() error {
+	f := d.fd
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.closed:
+		return net.ErrClosed
+	case d.expired:
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// wait parks t until an edge of readiness in d (or returns at once if one
+// came meanwhile), or until d can be used no more.
+func (d *fdDir) wait(t *Task) error {
+	f := d.fd
+	s := f.s
+	f.mu.Lock()
+	for {
+		switch {
+		case f.closed:
+			f.mu.Unlock()
+			return net.ErrClosed
+		case d.expired:
+			f.mu.Unlock()
+			return os.ErrDeadlineExceeded
+		case d.ready:
+			d.ready = false
+			f.mu.Unlock()
+			return nil
+		}
+		kind := WaitIORead
+		if d.write {
+			kind = WaitIOWrite
+		}
+		d.waiters.push(t)
+		s.external.Add(1) // the world outside will wake it
+		s.ioWaiting.Add(1)
+		switch t.park(kind, d, &f.mu) {
+		case intrCancel:
+			return t.ctx.Err()
+		case intrUnwind:
+			t.unwind()
+		}
+		f.mu.Lock()
+		if !f.closed && !d.expired {
+			f.mu.Unlock()
+			return nil // woken by readiness
+		}
+	}
+}
+
+// signal records an edge of readiness in d: the waiting tasks are woken (to
+// try again), or, if none waits, the next wait returns at once. Called with
+// f.mu held.
+func (d *fdDir) signal(woken *taskList) {
+	n := 0
+	for t := popWakeable(&d.waiters); t != nil; t = popWakeable(&d.waiters) {
+		woken.push(t)
+		n++
+	}
+	if n == 0 {
+		d.ready = true
+	}
+	d.fd.s.ioDone(n)
+}
+
+// wakeAll wakes every waiting task, which will find d unusable. Called with
+// f.mu held.
+func (d *fdDir) wakeAll(woken *taskList) {
+	n := 0
+	for t := popWakeable(&d.waiters); t != nil; t = popWakeable(&d.waiters) {
+		woken.push(t)
+		n++
+	}
+	d.fd.s.ioDone(n)
+}
+
+// ioDone counts n tasks that no longer wait on a descriptor.
+func (s *state) ioDone(n int) {
+	if n > 0 {
+		s.ioWaiting.Add(int64(-n))
+		s.external.Add(int64(-n))
+	}
+}
+
+func (d *fdDir) dequeueLocked(t *Task) taskList {
+	d.waiters.remove(t)
+	d.fd.s.ioDone(1)
+	return taskList{}
+}
+
+func (d *fdDir) appendWait(b []byte, name func(any) string, _ bool) []byte {
+	b = append(b, name(d.fd)...)
+	return fmt.Appendf(b, " (fd %d, %s)", d.fd.fd, d.fd.name)
+}
+
+// SetReadDeadline sets the time after which reads and read waits fail with
+// os.ErrDeadlineExceeded, by the clock of the FD's scheduler; the zero time
+// means none. A deadline in the past makes them fail at once; moving it on
+// lets them wait again. It may be called at any time, by any task.
+func (f *FD) SetReadDeadline(when time.Time) error { return f.setDeadline(&f.r, when) }
+
+// SetWriteDeadline is SetReadDeadline for writes.
+func (f *FD) SetWriteDeadline(when time.Time) error { return f.setDeadline(&f.w, when) }
+
+// SetDeadline sets both deadlines.
+func (f *FD) SetDeadline(when time.Time) error {
+	return errors.Join(f.setDeadline(&f.r, when), f.setDeadline(&f.w, when))
+}
+
+func (f *FD) setDeadline(d *fdDir, when time.Time) error {
+	s := f.s
+	s.timers.remove(&d.timer)
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return net.ErrClosed
+	}
+	d.expired = false
+	var woken taskList
+	if !when.IsZero() {
+		at := s.now() + int64(when.Sub(s.clock.Now()))
+		if at <= s.now() {
+			d.expired = true
+			d.wakeAll(&woken)
+		} else {
+			d.timer.seq++
+			f.mu.Unlock()
+			s.addTimer(&d.timer, at)
+			return nil
+		}
+	}
+	f.mu.Unlock()
+	readyAll(&woken)
+	return nil
+}
+
+// fire passes d's deadline.
+func (d *fdDir) fire(w *worker, _ int64, seq uint64) {
+	f := d.fd
+	f.mu.Lock()
+	if seq != d.timer.seq {
+		f.mu.Unlock()
+		return // a deadline moved since
+	}
+	d.expired = true
+	var woken taskList
+	d.wakeAll(&woken)
+	f.mu.Unlock()
+	for t := woken.pop(); t != nil; t = woken.pop() {
+		f.s.readyOn(w, t)
+	}
+}
+
+// A deadline's timer wakes a task only if one waits: it keeps no run going.
+func (d *fdDir) wakes() bool { return false }
+
+// Close closes the FD: every task waiting on it wakes with net.ErrClosed,
+// and the descriptor is closed once no call uses it any more. It may be
+// called by any task of the FD's Run, more than once.
+func (f *FD) Close() error {
+	if f.closing.Swap(true) {
+		return net.ErrClosed
+	}
+	s := f.s
+	s.timers.remove(&f.r.timer)
+	s.timers.remove(&f.w.timer)
+	f.mu.Lock()
+	f.closed = true
+	var woken taskList
+	f.r.wakeAll(&woken)
+	f.w.wakeAll(&woken)
+	f.mu.Unlock()
+	readyAll(&woken)
+	if p := s.poller.Load(); p != nil {
+		p.Del(f.fd)
+	}
+	s.fds.remove(f.token)
+	f.end() // the reference the FD held on itself
+	return nil
+}
+
+// begin counts a call that uses the descriptor, unless the FD is closed.
+func (f *FD) begin() bool {
+	f.ops.Add(1)
+	if f.closing.Load() {
+		f.end()
+		return false
+	}
+	return true
+}
+
+// end ends a call that used the descriptor; the last one after Close closes
+// it. The FD holds a reference on itself until Close, so that ops reaches 0
+// only then.
+func (f *FD) end() {
+	if f.ops.Add(-1) == -1 {
+		unix.Close(f.fd)
+	}
+}
+
+// fdTable is the run's registry of FDs, by the slot that their poller token
+// names, with a generation that tells a late event of a closed FD from one
+// of the FD now in its slot.
+type fdTable struct {
+	mu    sync.Mutex
+	slots []*FD
+	gens  []uint32
+	free  []uint32
+}
+
+func (ft *fdTable) add(f *FD) uint64 {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	var slot uint32
+	if n := len(ft.free); n > 0 {
+		slot = ft.free[n-1]
+		ft.free = ft.free[:n-1]
+	} else {
+		slot = uint32(len(ft.slots))
+		ft.slots = append(ft.slots, nil)
+		ft.gens = append(ft.gens, 0)
+	}
+	ft.gens[slot]++
+	ft.slots[slot] = f
+	return uint64(slot) | uint64(ft.gens[slot])<<32
+}
+
+func (ft *fdTable) remove(token uint64) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	slot := uint32(token)
+	if int(slot) < len(ft.slots) && ft.gens[slot] == uint32(token>>32) && ft.slots[slot] != nil {
+		ft.slots[slot] = nil
+		ft.free = append(ft.free, slot)
+	}
+}
+
+func (ft *fdTable) get(token uint64) *FD {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	slot := uint32(token)
+	if int(slot) < len(ft.slots) && ft.gens[slot] == uint32(token>>32) {
+		return ft.slots[slot]
+	}
+	return nil
+}
+
+// open returns the FDs not closed yet.
+func (ft *fdTable) open() []*FD {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	var fs []*FD
+	for _, f := range ft.slots {
+		if f != nil {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
+// openPoller returns the run's poller, opening it at the first FD.
+func (s *state) openPoller() (*poll.Poller, error) {
+	s.pollOnce.Do(func() {
+		p, err := poll.Open()
+		if err != nil {
+			s.pollErr = err
+			return
+		}
+		s.poller.Store(p)
+	})
+	return s.poller.Load(), s.pollErr
+}
+
+// ioEvents wakes, on w, the tasks waiting for the readiness in evs.
+func (s *state) ioEvents(w *worker, evs []poll.Event) {
+	for _, e := range evs {
+		f := s.fds.get(e.Token)
+		if f == nil {
+			continue // closed since
+		}
+		var woken taskList
+		f.mu.Lock()
+		if e.Read {
+			f.r.signal(&woken)
+		}
+		if e.Write {
+			f.w.signal(&woken)
+		}
+		f.mu.Unlock()
+		for t := woken.pop(); t != nil; t = woken.pop() {
+			s.readyOn(w, t)
+		}
+	}
+}
