@@ -109,6 +109,8 @@ func NewConn(rw io.ReadWriteCloser, max int) *Conn {
 			c.out.fn = c.sendFD
 		}
 	}
+	c.in.viaFn = c.recvVia
+	c.out.viaFn = c.sendVia
 	return c
 }
 
@@ -123,7 +125,17 @@ func (c *Conn) MaxFrame() int { return c.max }
 // ErrFrameTooLarge and nothing is written; the connection stays usable. After
 // Close, Send returns ErrClosed. If the peer has gone, Send returns the write
 // error (such as EPIPE); it never raises SIGPIPE. Send allocates nothing.
-func (c *Conn) Send(msg []byte) error {
+func (c *Conn) Send(msg []byte) error { return c.send(msg, nil) }
+
+// SendVia is Send with via doing the waiting: it calls via.RawWrite, which
+// calls back with a descriptor of the Conn's stream until the frame is
+// written. Package socket gives a via that parks a task. An error of via's
+// wait (a deadline, a cancelled context, a closed descriptor) is returned
+// wrapped; the frame is then broken as one a deadline cut (see Conn), unless
+// none of it went out.
+func (c *Conn) SendVia(via RawIO, msg []byte) error { return c.send(msg, via) }
+
+func (c *Conn) send(msg []byte, via RawIO) error {
 	if len(msg) > c.max {
 		return fmt.Errorf("%w: sending %d bytes, maximum %d", ErrFrameTooLarge, len(msg), c.max)
 	}
@@ -140,24 +152,35 @@ func (c *Conn) Send(msg []byte) error {
 	}
 	c.beginSend(msg)
 	var err error
-	if c.raw != nil {
+	waited := false // err is the wait's, not the stream's
+	switch {
+	case via != nil:
+		if err = via.RawWrite(c.out.viaFn); err == nil {
+			err = c.out.err
+		} else {
+			waited = true
+		}
+	case c.raw != nil:
 		if err = c.raw.Write(c.out.fn); err == nil {
 			err = c.out.err
 		}
-	} else {
+	default:
 		err = c.sendOnce(-1)
 	}
 	c.out.iovs[1] = nil
+	timeout := errors.Is(err, os.ErrDeadlineExceeded)
 	switch {
 	case err == nil:
 		return nil
 	case c.closed.Load():
 		return ErrClosed
-	case errors.Is(err, os.ErrDeadlineExceeded) && c.out.sent == 0:
+	case timeout && c.out.sent == 0:
 		return errSendTimeout // nothing went out: the Conn is as it was
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.werr = fmt.Errorf("proc: send: the write deadline cut a frame after %d of its %d bytes; sending is over: %w",
-			c.out.sent, c.out.n, os.ErrDeadlineExceeded)
+	case waited && c.out.sent == 0:
+		return fmt.Errorf("proc: send: %w", err)
+	case timeout || waited:
+		c.werr = fmt.Errorf("proc: send: %v cut a frame after %d of its %d bytes; sending is over: %w",
+			waitName(err), c.out.sent, c.out.n, err)
 		c.shutdownWrite()
 		return c.werr
 	}
@@ -166,6 +189,38 @@ func (c *Conn) Send(msg []byte) error {
 		c.werr = c.endOf(c.werr)
 	}
 	return c.werr
+}
+
+// waitName says what ended a wait, for an error.
+func waitName(err error) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return "the write deadline"
+	}
+	return "the end of the wait"
+}
+
+// RawIO waits on a Conn's descriptor in place of the Conn: RawRead calls op
+// with a descriptor of the stream, and again each time it is readable, until
+// op reports that it is done, and returns an error only if the wait ended
+// otherwise; RawWrite does the same for writing. It is the seam through
+// which a scheduler's poller drives a Conn, so that this package does not
+// depend on one: package socket's ProcConn gives a RawIO that parks a task.
+// sched.FD's RawRead and RawWrite have this form.
+type RawIO interface {
+	RawRead(op func(fd int) (done bool)) error
+	RawWrite(op func(fd int) (done bool)) error
+}
+
+// SyscallConn returns the Conn's descriptor, for a RawIO to wait on, if its
+// stream has one: a file or a socket.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	if c.raw != nil {
+		return c.raw, nil
+	}
+	if sc, ok := c.rw.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, fmt.Errorf("proc: the Conn's stream (%T) has no descriptor", c.rw)
 }
 
 var (
@@ -223,7 +278,14 @@ func (c *Conn) Recv() ([]byte, error) { return c.RecvBuf(nil) }
 // for large messages the zeroing and garbage collection that go with it.
 // RecvBuf may write anywhere in buf[:cap(buf)]; into a buffer large enough,
 // it allocates nothing.
-func (c *Conn) RecvBuf(buf []byte) ([]byte, error) {
+func (c *Conn) RecvBuf(buf []byte) ([]byte, error) { return c.recv(buf, nil) }
+
+// RecvVia is RecvBuf with via doing the waiting (see SendVia). An error of
+// via's wait is returned wrapped, and leaves the Conn as it was: a frame
+// under way stays for the next call, as with a deadline.
+func (c *Conn) RecvVia(via RawIO, buf []byte) ([]byte, error) { return c.recv(buf, via) }
+
+func (c *Conn) recv(buf []byte, via RawIO) ([]byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.rerr != nil {
@@ -235,19 +297,33 @@ func (c *Conn) RecvBuf(buf []byte) ([]byte, error) {
 	c.in.resume(buf)
 	var msg []byte
 	var err error
-	if c.raw != nil {
+	waited := false // err is the wait's, not the stream's
+	switch {
+	case via != nil:
+		c.in.arg = buf
+		if err = via.RawRead(c.in.viaFn); err == nil {
+			msg, err = c.in.msg, c.in.err
+		} else {
+			waited = true
+		}
+		c.in.arg, c.in.msg = nil, nil
+	case c.raw != nil:
 		c.in.arg = buf
 		if err = c.raw.Read(c.in.fn); err == nil {
 			msg, err = c.in.msg, c.in.err
 		}
 		c.in.arg, c.in.msg = nil, nil
-	} else {
+	default:
 		msg, err = c.recvOnce(-1, buf)
 	}
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) && !c.closed.Load() {
 			c.in.detach() // the frame cut short stays, for the next call
 			return nil, errRecvTimeout
+		}
+		if waited && !c.closed.Load() {
+			c.in.detach()
+			return nil, fmt.Errorf("proc: recv: %w", err)
 		}
 		if c.closed.Load() {
 			err = ErrClosed
@@ -279,6 +355,26 @@ func (c *Conn) recvFD(fd uintptr) bool {
 		c.in.msg, c.in.err = msg, err
 		return true
 	}
+}
+
+// recvVia is what a RawIO calls: one attempt, done unless it would block.
+func (c *Conn) recvVia(fd int) bool {
+	msg, err := c.recvOnce(fd, c.in.arg)
+	if err == errWouldBlock {
+		return false
+	}
+	c.in.msg, c.in.err = msg, err
+	return true
+}
+
+// sendVia is recvVia for sending.
+func (c *Conn) sendVia(fd int) bool {
+	err := c.sendOnce(fd)
+	if err == errWouldBlock {
+		return false
+	}
+	c.out.err = err
+	return true
 }
 
 // SetDeadline sets both the read and the write deadline.

@@ -60,10 +60,12 @@ type reader struct {
 	drained bool
 
 	iov [2][]byte
-	// The arguments and results of recvFD, which RawConn.Read calls.
+	// The arguments and results of recvFD, which RawConn.Read calls, and
+	// of recvVia, which a RawIO calls.
 	arg, msg []byte
 	err      error
 	fn       func(uintptr) bool
+	viaFn    func(int) bool
 }
 
 // begin starts reading a frame of n bytes, of which arrived are at hand, into
@@ -309,9 +311,11 @@ type writer struct {
 	n    int      // the frame's length, header included
 	sent int      // how much of it has been written
 
-	// The result of sendFD, which RawConn.Write calls.
-	err error
-	fn  func(uintptr) bool
+	// The result of sendFD, which RawConn.Write calls, and of sendVia,
+	// which a RawIO calls.
+	err   error
+	fn    func(uintptr) bool
+	viaFn func(int) bool
 }
 
 // beginSend prepares msg's frame for sendOnce. Nothing is copied but a small
