@@ -192,6 +192,19 @@ func (f *FD) raw(t *Task, name string, d *fdDir, op func(fd int) bool) error {
 	}
 }
 
+// Control calls op with the descriptor, which stays open until op returns,
+// as syscall.RawConn's Control does: for a setsockopt, a shutdown, a
+// getpeername. It returns net.ErrClosed if the FD is closed. op must not
+// block or close the descriptor.
+func (f *FD) Control(op func(fd int)) error {
+	if !f.begin() {
+		return net.ErrClosed
+	}
+	defer f.end()
+	op(f.fd)
+	return nil
+}
+
 // WaitRead parks t until the FD is readable, its deadline passes, it is
 // closed or t's context ends.
 func (f *FD) WaitRead(t *Task) error { return f.waitOne(t, &f.r) }

@@ -1,0 +1,119 @@
+package socket_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/weavert/weave/proc"
+	"github.com/weavert/weave/sched"
+	"github.com/weavert/weave/socket"
+	"golang.org/x/sys/unix"
+)
+
+// procPair returns two proc.Conns joined by a socketpair, as proc.Start
+// makes between a parent and a child.
+func procPair(t *testing.T) (*proc.Conn, *proc.Conn) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proc.NewConn(os.NewFile(uintptr(fds[0]), "a"), 0), proc.NewConn(os.NewFile(uintptr(fds[1]), "b"), 0)
+}
+
+// Two tasks talk over proc.Conns with no goroutine: messages of every size
+// arrive whole and in order, the large ones over many parks.
+func TestProcConn(t *testing.T) {
+	run(t, func(task *sched.Task) error {
+		a, b := procPair(t)
+		pa, err := socket.Proc(task, a)
+		if err != nil {
+			return err
+		}
+		defer pa.Close()
+		pb, err := socket.Proc(task, b)
+		if err != nil {
+			return err
+		}
+		defer pb.Close()
+		sizes := []int{0, 1, 100, 4096, 70000, 1 << 20}
+		task.Go(func(task *sched.Task) error {
+			for {
+				msg, err := pb.Recv(task)
+				if err != nil {
+					return nil // the end
+				}
+				if err := pb.Send(task, msg); err != nil {
+					return err
+				}
+			}
+		})
+		for _, n := range sizes {
+			msg := bytes.Repeat([]byte{byte(n)}, n)
+			h := sched.Spawn(task, func(task *sched.Task) (struct{}, error) {
+				return struct{}{}, pa.Send(task, msg)
+			})
+			got, err := pa.Recv(task)
+			if err != nil {
+				return err
+			}
+			if _, err := h.Wait(task); err != nil {
+				return err
+			}
+			if !bytes.Equal(got, msg) {
+				return fmt.Errorf("sent %d bytes, got %d back", n, len(got))
+			}
+		}
+		return nil
+	})
+}
+
+// A Recv cancelled by its Group leaves the Conn usable: the next Recv gets
+// the next message. Close wakes a parked Recv with proc.ErrClosed.
+func TestProcConnCancelClose(t *testing.T) {
+	run(t, func(task *sched.Task) error {
+		a, b := procPair(t)
+		pa, err := socket.Proc(task, a)
+		if err != nil {
+			return err
+		}
+		pb, err := socket.Proc(task, b)
+		if err != nil {
+			return err
+		}
+		defer pb.Close()
+		g := sched.NewGroup(task)
+		var recvErr error
+		g.Go(task, func(task *sched.Task) error {
+			_, recvErr = pa.Recv(task)
+			return nil
+		})
+		stop := errors.New("stop")
+		g.Go(task, func(task *sched.Task) error {
+			task.Yield()
+			return stop
+		})
+		if err := g.Wait(task); !errors.Is(err, stop) {
+			return err
+		}
+		if recvErr == nil || errors.Is(recvErr, proc.ErrClosed) {
+			return fmt.Errorf("a cancelled Recv: %v", recvErr)
+		}
+		if err := pb.Send(task, []byte("after")); err != nil {
+			return err
+		}
+		if msg, err := pa.Recv(task); err != nil || string(msg) != "after" {
+			return fmt.Errorf("Recv after a cancelled one: %q, %v", msg, err)
+		}
+		h := sched.Spawn(task, func(task *sched.Task) ([]byte, error) { return pa.Recv(task) })
+		task.Yield()
+		pa.Close()
+		if _, err := h.Wait(task); !errors.Is(err, proc.ErrClosed) {
+			return fmt.Errorf("Recv on a closed ProcConn: %v, want proc.ErrClosed", err)
+		}
+		return nil
+	})
+}
