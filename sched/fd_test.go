@@ -48,12 +48,21 @@ func openFDs(t *testing.T) int {
 }
 
 // A task parked on a read wakes when the writer writes, on every thread
-// count: the worker that has nothing to run waits in the poller.
+// count and with LockThreads: the worker that has nothing to run waits in
+// the poller.
 func TestFDPipe(t *testing.T) {
-	for _, n := range []int{1, 2, 4} {
-		t.Run(fmt.Sprint("threads=", n), func(t *testing.T) {
+	for _, c := range []struct {
+		n      int
+		locked bool
+	}{{1, false}, {2, false}, {4, false}, {2, true}} {
+		t.Run(fmt.Sprintf("threads=%d,locked=%v", c.n, c.locked), func(t *testing.T) {
 			before := openFDs(t)
-			err := sched.New(sched.Threads(n)).Run(func(task *sched.Task) error {
+			opts := []sched.Option{sched.Threads(c.n)}
+			if c.locked {
+				// Readiness wakes a started task on its home thread.
+				opts = append(opts, sched.LockThreads())
+			}
+			err := sched.New(opts...).Run(func(task *sched.Task) error {
 				g := sched.NewGroup(task)
 				const pairs, rounds = 20, 50
 				for i := range pairs {
