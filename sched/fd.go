@@ -88,6 +88,7 @@ func NewFD(t *Task, fd int, name string) (*FD, error) {
 	f.r = fdDir{fd: f}
 	f.w = fdDir{fd: f, write: true}
 	f.r.timer.owner, f.w.timer.owner = &f.r, &f.w
+	f.r.timer.maybe, f.w.timer.maybe = true, true // see fdDir.wakes
 	f.token = s.fds.add(f)
 	if err := p.Add(fd, f.token); err != nil {
 		s.fds.remove(f.token)

@@ -227,7 +227,7 @@ func pointIn(s *state) {
 func (s *state) left() []ParkedTask {
 	var tasks []*Task
 	for c := range s.cos {
-		if t := c.t; t != nil && t.state != stateDone {
+		if t := c.t; t != nil && t.state != stateDone && !t.frozen() {
 			tasks = append(tasks, t)
 		}
 	}

@@ -27,6 +27,8 @@ const (
 	WaitSemaphore                 // Semaphore.Acquire
 	WaitIORead                    // an FD's read
 	WaitIOWrite                   // an FD's write
+	WaitCrashed                   // nothing: its simulated host crashed
+	WaitNotify                    // Notify.Wait
 )
 
 var waitKindNames = [...]string{
@@ -47,6 +49,8 @@ var waitKindNames = [...]string{
 	WaitSemaphore: "Semaphore.Acquire",
 	WaitIORead:    "I/O read",
 	WaitIOWrite:   "I/O write",
+	WaitCrashed:   "crashed",
+	WaitNotify:    "Notify.Wait",
 }
 
 func (k WaitKind) String() string {
@@ -230,7 +234,7 @@ func (t *Task) armFor(kind WaitKind, what waitable, mu sync.Locker) uint64 {
 // granted is a lock cycle or a deadlock, which are reported.
 func cancellable(kind WaitKind) bool {
 	switch kind {
-	case WaitGroupWait, WaitAwait, WaitLock, WaitRWLock, WaitRWRLock:
+	case WaitGroupWait, WaitAwait, WaitLock, WaitRWLock, WaitRWRLock, WaitCrashed:
 		return false
 	}
 	return true

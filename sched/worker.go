@@ -104,6 +104,9 @@ func (w *worker) newTask(parent *Task, ctx context.Context, name string, f func(
 	} else {
 		t.cancellable = ctx.Done() != nil
 	}
+	if parent != nil && w.s.mode == modeSim {
+		t.inheritHost(parent)
+	}
 	w.spawned++
 	if w.s.tracer != nil {
 		w.s.tracer.Spawn(t, parent)
@@ -237,8 +240,8 @@ func (w *worker) end(t *Task, err error, how endHow) {
 			err = t.ctx.Err()
 		}
 	}
-	report := err != nil && !cancelled
-	if sc := t.scope; sc != nil {
+	report := err != nil && !cancelled && !t.frozen() // a crashed host's failures are not the run's
+	if sc := t.scope; sc != nil && !t.frozen() {
 		// Its owner first, then the scope counts it gone: a Wait that its
 		// end releases sees what it left.
 		if t.direct {
