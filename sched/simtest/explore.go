@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -227,7 +228,14 @@ func (c *config) run(body func(*sched.Task) error, strat Strategy, seed uint64, 
 		opts = append(opts, sched.ParkPointsOnly())
 	}
 	s := sched.New(append(opts, extra...)...)
-	err := s.Run(body)
+	ri := &runInfo{seed: seed}
+	if tr, ok := ch.(*tracer); ok {
+		ri.log = tr.fault
+	}
+	err := s.RunContext(context.WithValue(context.Background(), runKey{}, ri), func(t *sched.Task) error {
+		defer ri.stop(t) // the worlds the body made stop with it
+		return body(t)
+	})
 	return outcome{err, s.LastRun()}
 }
 

@@ -84,6 +84,14 @@ func (tr *tracer) event(t *sched.Task, format string, args ...any) {
 	tr.b.WriteByte('\n')
 }
 
+// fault writes a fault of a simulated world, which happened at now.
+func (tr *tracer) fault(now time.Time, line string) {
+	if !tr.started {
+		tr.start, tr.started = now, true
+	}
+	fmt.Fprintf(&tr.b, "step %d +%v: %s\n", tr.step, now.Sub(tr.start), line)
+}
+
 func label(t *sched.Task) string {
 	if t.Name() == "" {
 		return fmt.Sprint(t.ID())
