@@ -11,7 +11,6 @@
 package simnet
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -344,19 +343,49 @@ const (
 	markRST
 )
 
+// eventQueue is a binary min-heap of events by time, then by the order
+// they were scheduled: typed, so that a push allocates nothing.
 type eventQueue []event
 
-func (q eventQueue) Len() int { return len(q) }
-func (q eventQueue) Less(i, j int) bool {
+func (q eventQueue) less(i, j int) bool {
 	return q[i].at < q[j].at || q[i].at == q[j].at && q[i].seq < q[j].seq
 }
-func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *eventQueue) Push(x any)   { *q = append(*q, x.(event)) }
-func (q *eventQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	old[len(old)-1] = event{}
-	*q = old[:len(old)-1]
+
+func (q *eventQueue) push(e event) {
+	*q = append(*q, e)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (q *eventQueue) pop() event {
+	h := *q
+	e := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h[last] = event{}
+	h = h[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(h) && h.less(l, m) {
+			m = l
+		}
+		if r < len(h) && h.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	*q = h
 	return e
 }
 
@@ -364,7 +393,7 @@ func (q *eventQueue) Pop() any {
 func (n *Net) schedule(e event) {
 	n.seq++
 	e.seq = n.seq
-	heap.Push(&n.events, e)
+	n.events.push(e)
 	n.arm()
 }
 
@@ -385,7 +414,7 @@ func (n *Net) fire() {
 	n.armed = -1
 	now := n.now()
 	for len(n.events) > 0 && n.events[0].at <= now {
-		e := heap.Pop(&n.events).(event)
+		e := n.events.pop()
 		n.deliver(e)
 	}
 	n.arm()
