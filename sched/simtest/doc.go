@@ -78,9 +78,76 @@
 //
 // The package registers the flags of that command: -weave.seed=N runs seed
 // N alone, -weave.strategy=S overrides the strategy, -weave.seeds=N the
-// number of seeds, and -weave.trace=FILE writes the failing run's events to
-// FILE. The replay makes the same choices, fails at the same step with the
-// same checksum.
+// number of seeds, -weave.trace=FILE writes the failing run's events to
+// FILE, and -weave.history=FILE the history of a failing linearizability
+// check (see below). The replay makes the same choices, fails at the same
+// step with the same checksum.
+//
+// # Checking histories
+//
+// A test of a concurrent or replicated object (a register, a queue, a
+// key-value store) can check what its clients saw instead of asserting it
+// by hand. Each client records its operations in a History: Invoke right
+// before it issues one, and Return on the Op that Invoke gave, with the
+// answer, once it has it. When the clients are done, CheckLinearizable
+// judges the history against a Model, the object's sequential
+// specification: it looks for an order of the operations, each taking
+// effect at one instant between its call and its return, in which the
+// model gives each the answer its client got. If there is none, the
+// object is not linearizable, and the body's error says so. KV is the model
+// of a key-value store (Get, Put, Append, compare-and-swap), checked key by
+// key:
+//
+//	func clients(t *sched.Task) error {
+//		db := newStore()
+//		h := new(simtest.KVHistory)
+//		var wg sched.WaitGroup
+//		for range 3 {
+//			wg.Go(t, func(t *sched.Task) error {
+//				op := h.Invoke(t, simtest.KVPut("x", "1"))
+//				db.Put(t, "x", "1")
+//				op.Return(t, simtest.KVOutput{})
+//				op = h.Invoke(t, simtest.KVGet("x"))
+//				op.Return(t, simtest.KVOutput{Value: db.Get(t, "x")})
+//				return nil
+//			})
+//		}
+//		wg.Wait(t)
+//		return simtest.CheckLinearizable(h, simtest.KV())
+//	}
+//
+// What counts is the order of events, not time: the History numbers the
+// calls and returns in the order they happen, exactly in a deterministic
+// run. An operation that returned before another was called took effect
+// before it; operations whose spans overlap may take effect in either
+// order. An operation that never returned (its client timed out, crashed,
+// or was cut off) may have taken effect at any instant after its call, or
+// never: the check allows both, as long as it took effect once. Fail is
+// for an operation the object certainly refused: it is left out. The error
+// explains a failure with the events of the part of the history no order
+// explains:
+//
+//	simtest: history not linearizable: partition "x": 4 operations: no order of them fits the model and the order of events
+//	the longest order that fits takes 2 of them, and leaves the state "ab":
+//		events 1-5: task 2: Append("x", "a")
+//		events 2-3: task 3: Append("x", "b")
+//	none of the operations that could come next fits:
+//		events 4-7: task 3: Get("x") -> "a"
+//			the model answers Get("x") -> "ab"
+//		...
+//
+// "events 2-3" are the numbers of the call and the return. With
+// -weave.history=FILE (or HistoryFile), the check also writes that part of
+// the history to FILE as a web page, porcupine's visualization, to explore
+// in a browser.
+//
+// Deciding linearizability is NP-complete, and a history with many
+// concurrent operations on one key can take the checker time exponential
+// in their number. The check is bounded by a number of steps of the model
+// (CheckSteps, a million by default), past which it returns ErrUndecided
+// rather than a verdict. A bound in steps rather than time keeps the
+// verdict a function of the history: a seed replays to the same one, on any
+// machine. The checker is porcupine (github.com/anishathalye/porcupine).
 //
 // # Nondeterminism
 //
@@ -108,8 +175,13 @@
 //	100 tasks yielding 100 times each, Random    6.7 million steps/s
 //	the same with PCT(3)                         2.6 million steps/s
 //	one run of a small program under Explore     5.4 µs, 52 allocations
+//	recording an operation (Invoke and Return)   0.37 µs, 329 bytes (its slice grows)
+//	3 clients, 27 operations on 2 keys: a run    47 µs
+//	the same, and CheckLinearizable              117 µs, 434 allocations
 //
 // A step is a choice and a task switch. PCT looks at every runnable task at
 // every step, which a hundred runnable tasks make dearer. At 5 µs a run, the
-// 10,000 seeds of a small program take a twentieth of a second.
+// 10,000 seeds of a small program take a twentieth of a second. A History
+// takes no scheduling step. Checking the history of a run of clients that
+// each wait for their answers costs about one and a half times the run.
 package simtest
