@@ -83,6 +83,60 @@
 // check (see below). The replay makes the same choices, fails at the same
 // step with the same checksum.
 //
+// # Simulated worlds
+//
+// A networked program runs in a deterministic run as a cluster of simulated
+// hosts, with no change to its code. NewWorld, in the body, makes a World;
+// World.Host adds a host with an address (10.0.0.1, 10.0.0.2, ...) and
+// starts its entry function as the host's first task. Package socket's
+// calls in a host's tasks (Listen, Dial, Accept, Read, Write, ListenPacket,
+// ReadFrom, WriteTo, Close, the deadlines) go to the world's network instead
+// of the kernel, with the same errors: streams are ordered and reliable
+// while connected, datagrams may be lost and duplicated (Loss), and every
+// delivery takes a latency drawn from the seed (Latency). A host is found
+// by its name or its address ("db1:7000", "10.0.0.1:7000").
+//
+//	func cluster(t *sched.Task) error {
+//		w := simtest.NewWorld(t)
+//		for _, name := range []string{"db1", "db2", "db3"} {
+//			w.Host(t, name, func(t *sched.Task) error { return serve(t, ":7000") })
+//		}
+//		w.Chaos(t, simtest.Chaos{Crash: time.Second, Partition: 2 * time.Second})
+//		done := sched.NewChan[error](1)
+//		w.Host(t, "client", func(t *sched.Task) error {
+//			done.Send(t, workload(t, "db1:7000", "db2:7000", "db3:7000"))
+//			return nil
+//		})
+//		err, _ := done.Recv(t)
+//		return err
+//	}
+//
+// Faults come from the test or from the seed. World.Crash stops every task
+// of a host at once: none runs again, and a wake of one is lost; their
+// deferred calls run only when the run ends, after everything else, so
+// that nothing of a crashed host acts on the live world, as a killed
+// process runs none. The peers of its connections are reset, and its disk
+// (DiskOf, Disk) keeps only what a Sync made durable before the crash.
+// World.Restart runs the host's entry again, as a fresh process. Partition
+// and Heal cut and restore links (datagrams are lost, stream data waits, a
+// Dial gets no answer), Hold and Release hold deliveries, Spike adds
+// latency, Reset resets connections, Skew sets a host's clock offset (what
+// Task.Now returns to its tasks; timers measure durations and are not
+// skewed). World.Chaos injects them at random, at the rates of a Chaos.
+// Buggify lets code take its rare paths more often in simulation, and
+// never outside.
+//
+// Every fault is a line of the failing run's trace, with its step and
+// virtual time ("step 812 +1.204s: fault: crash db2"), beside the tasks'
+// events, so that a failure shows what the world did to cause it. When the
+// body returns, every host stops as if it crashed, and the run ends.
+//
+// Hosts share nothing but the network, as processes do: a task of one host
+// must not use the Mutexes, Chans or variables of another (a crash would
+// leave them held or half-written, as it does a process's). The body's own
+// tasks may talk to a host's through a Chan to collect results, as the
+// example does.
+//
 // # Checking histories
 //
 // A test of a concurrent or replicated object (a register, a queue, a
