@@ -255,3 +255,61 @@ func TestManyTasks(t *testing.T) {
 		}
 	}
 }
+
+// A task whose Await waits for a goroutine of the pool, all busy, shows so
+// until its function runs; then it waits in Await as the others do.
+func TestSnapshotAwaitQueued(t *testing.T) {
+	rec := inspect.NewRecorder(inspect.Config{Name: "queued"})
+	defer rec.Close()
+	s := sched.New(sched.Threads(1), sched.AwaitLimit(1), sched.WithTracer(rec))
+	gate, started, ran, done := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
+	await := func(tk *sched.Task, begun chan struct{}, until chan struct{}) error {
+		_, err := sched.Await(tk, func(context.Context) (int, error) {
+			close(begun)
+			<-until
+			return 0, nil
+		})
+		return err
+	}
+	// yieldUntil yields until c is closed: until an Await's function runs.
+	yieldUntil := func(tk *sched.Task, c chan struct{}) {
+		for {
+			select {
+			case <-c:
+				return
+			default:
+				tk.Yield()
+			}
+		}
+	}
+	var before, after *inspect.Tree
+	err := s.Run(func(tk *sched.Task) error {
+		tk.GoNamed("first", func(tk *sched.Task) error { return await(tk, started, gate) })
+		yieldUntil(tk, started)
+		tk.GoNamed("second", func(tk *sched.Task) error { return await(tk, ran, done) })
+		tk.Yield() // it runs up to its wait
+		before = inspect.Snapshot(context.Background(), inspect.Options{})
+		close(gate)
+		yieldUntil(tk, ran)
+		after = inspect.Snapshot(context.Background(), inspect.Options{})
+		close(done)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := "Await queued on the Await pool (AwaitLimit 1, all busy)"
+	for _, c := range []struct {
+		tree       *inspect.Tree
+		task, want string
+	}{
+		{before, "first", "Await"},
+		{before, "second", queued},
+		{after, "second", "Await"},
+	} {
+		task, ok := taskNamed(ownScheduler(t, c.tree, "queued"), c.task)
+		if !ok || task.State != "parked" || task.Wait != c.want {
+			t.Errorf("%s = %+v, want parked in %q", c.task, task, c.want)
+		}
+	}
+}

@@ -218,7 +218,12 @@
 // # Await
 //
 // Await runs a function on a bounded pool of goroutines (AwaitLimit) with
-// the task's context, parks the task, and wakes it with the result.
+// the task's context, parks the task, and wakes it with the result. It is
+// for work that blocks a thread: files, cgo, CPU-heavy loops, blocking
+// system calls. Sockets, pipes and other pollable descriptors are for an FD
+// (or package socket) instead, whose waits take no goroutine. A call that
+// finds every goroutine of the pool busy waits its turn, and says so: its
+// task waits for WaitAwaitQueued, on the pool, until one takes its function.
 //
 // # Deterministic runs
 //
@@ -232,7 +237,9 @@
 // # Tracing
 //
 // WithTracer reports spawn, resume (on which thread), park (why), wake (by
-// whom) and done for every task. With no tracer each event costs one branch.
+// whom) and done for every task, and the new wait of a parked task whose
+// Await leaves the pool's queue (rewait). With no tracer each event costs
+// one branch.
 // A park's reason is a WaitReason: a kind and the object waited on, which
 // nothing formats until someone prints it.
 // Task.Stats counts each task's resumes and, with MeasureRunTime (two clock

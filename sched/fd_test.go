@@ -195,10 +195,11 @@ type ioTracer struct {
 	last  string
 }
 
-func (tr *ioTracer) Spawn(task, parent *sched.Task)      {}
-func (tr *ioTracer) Resume(task *sched.Task, thread int) {}
-func (tr *ioTracer) Wake(task, by *sched.Task)           {}
-func (tr *ioTracer) Done(task *sched.Task, err error)    {}
+func (tr *ioTracer) Spawn(task, parent *sched.Task)       {}
+func (tr *ioTracer) Resume(task *sched.Task, thread int)  {}
+func (tr *ioTracer) Wake(task, by *sched.Task)            {}
+func (tr *ioTracer) Rewait(*sched.Task, sched.WaitReason) {}
+func (tr *ioTracer) Done(task *sched.Task, err error)     {}
 func (tr *ioTracer) Park(task *sched.Task, why sched.WaitReason) {
 	if why.Kind == sched.WaitIORead || why.Kind == sched.WaitIOWrite {
 		tr.mu.Lock()
