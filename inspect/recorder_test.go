@@ -3,6 +3,8 @@ package inspect_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"github.com/weavert/weave/inspect"
 	"github.com/weavert/weave/internal/procfs"
 	"github.com/weavert/weave/sched"
+	"golang.org/x/sys/unix"
 )
 
 // ownScheduler returns the part of tree that rec recorded.
@@ -311,5 +314,65 @@ func TestSnapshotAwaitQueued(t *testing.T) {
 		if !ok || task.State != "parked" || task.Wait != c.want {
 			t.Errorf("%s = %+v, want parked in %q", c.task, task, c.want)
 		}
+	}
+}
+
+// A task parked on an FD shows what it waits for: the direction, the
+// descriptor and its FD's name, in the snapshot and at its park in the
+// trace.
+func TestSnapshotIOWait(t *testing.T) {
+	rec := inspect.NewRecorder(inspect.Config{Name: "io", Timeline: true})
+	defer rec.Close()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[1])
+	var want string
+	var reader uint64
+	var during *inspect.Tree
+	err := sched.New(sched.Threads(1), sched.WithTracer(rec)).Run(func(tk *sched.Task) error {
+		r, err := sched.NewFD(tk, p[0], "pipe r")
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		want = fmt.Sprintf("I/O read on *sched.FD %p (fd %d, pipe r)", r, r.Fd())
+		h := sched.SpawnNamed(tk, "reader", func(tk *sched.Task) (int, error) {
+			return r.Read(tk, make([]byte, 1))
+		})
+		reader = h.ID()
+		tk.Yield() // it runs up to its wait
+		during = inspect.Snapshot(context.Background(), inspect.Options{})
+		if _, err := unix.Write(p[1], []byte("x")); err != nil {
+			return err
+		}
+		_, err = h.Wait(tk)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, ok := taskNamed(ownScheduler(t, during, "io"), "reader")
+	if !ok || task.State != "parked" || task.Wait != want {
+		t.Errorf("reader = %+v, want parked in %q", task, want)
+	}
+
+	var buf bytes.Buffer
+	if err := inspect.WriteTrace(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	var tr inspect.Trace
+	if err := json.Unmarshal(buf.Bytes(), &tr); err != nil {
+		t.Fatal(err)
+	}
+	var parks []any
+	for _, e := range tr.TraceEvents {
+		if e.Name == "park" && e.Pid == os.Getpid() && e.Args["task"] == float64(reader) {
+			parks = append(parks, e.Args["reason"])
+		}
+	}
+	if len(parks) != 1 || parks[0] != want {
+		t.Errorf("the reader's parks in the trace: %q, want one, %q", parks, want)
 	}
 }
