@@ -258,6 +258,7 @@
 //	spawn and run 100,000 empty tasks     14.7 ms           go + sync.WaitGroup 41.1 ms (0.36x)
 //	  the same on Threads(1)              9.0 ms                                        (0.22x)
 //	uncontended Mutex Lock+Unlock         21.9 ns           sync.Mutex 12.3 ns (1.78x)
+//	Await of a function that returns      932 ns, 6 allocs  go + a channel 438 ns (2.13x)
 //	a parked task, stack included         3.7 KB alone, 4.4 KB after the other benchmarks
 //	CPU-bound tasks that yield            1.89x faster on Threads(2) than on Threads(1)
 //
@@ -268,4 +269,7 @@
 // fit in 3.3 GB (TestMillionParkedTasks, WEAVE_MILLION=1). The Mutex pays
 // two atomic stores over sync.Mutex to know its holder, which is what makes
 // lock-cycle and deadlock reports possible.
+// An Await starts a goroutine as the baseline does (the pool's goroutines
+// exit when no job is left), and adds its task's park and its wake from
+// outside, through the global queue.
 package sched
