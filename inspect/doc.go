@@ -53,7 +53,9 @@
 // Fields marked ? are left out when empty. A thread's state is "running" or
 // "idle"; a task's is "runnable", "running" or "parked", and "wait" says on
 // what, in the scheduler's words ("sleep", "Await", a channel, a mutex, a
-// WaitGroup, "context"), or "yield" for a task that yielded.
+// WaitGroup, "context"), or "yield" for a task that yielded. An Await that
+// waits for a goroutine of the pool, all busy, says "Await queued" until
+// one runs its function.
 //
 // # Processes
 //

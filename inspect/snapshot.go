@@ -104,8 +104,8 @@ type Task struct {
 	Parent uint64 `json:"parent,omitempty"`
 	// State is "runnable", "running" or "parked".
 	State string `json:"state"`
-	// Wait is what a parked task waits on ("sleep", "Await", a channel…),
-	// or "yield" for a task that yielded.
+	// Wait is what a parked task waits on ("sleep", "Await", "Await
+	// queued", a channel…), or "yield" for a task that yielded.
 	Wait string `json:"wait,omitempty"`
 	// Thread is the thread it runs or last ran on, -1 before it first ran.
 	Thread int `json:"thread"`

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -201,17 +200,18 @@ func TestFDCloseWakes(t *testing.T) {
 type ioTracer struct {
 	parks atomic.Int32
 	mu    sync.Mutex
-	last  string
+	last  sched.WaitReason
 }
 
-func (tr *ioTracer) Spawn(task, parent *sched.Task)      {}
-func (tr *ioTracer) Resume(task *sched.Task, thread int) {}
-func (tr *ioTracer) Wake(task, by *sched.Task)           {}
-func (tr *ioTracer) Done(task *sched.Task, err error)    {}
+func (tr *ioTracer) Spawn(task, parent *sched.Task)       {}
+func (tr *ioTracer) Resume(task *sched.Task, thread int)  {}
+func (tr *ioTracer) Wake(task, by *sched.Task)            {}
+func (tr *ioTracer) Rewait(*sched.Task, sched.WaitReason) {}
+func (tr *ioTracer) Done(task *sched.Task, err error)     {}
 func (tr *ioTracer) Park(task *sched.Task, why sched.WaitReason) {
 	if why.Kind == sched.WaitIORead || why.Kind == sched.WaitIOWrite {
 		tr.mu.Lock()
-		tr.last = why.Detail()
+		tr.last = why
 		tr.mu.Unlock()
 		tr.parks.Add(1)
 	}
@@ -414,30 +414,41 @@ func TestFDRunEndCloses(t *testing.T) {
 	}
 }
 
-// The tracer says what an I/O wait waits on: the descriptor and its name.
+// The tracer says what an I/O wait waits for: its direction, the FD, its
+// descriptor and its name.
 func TestFDWaitVisible(t *testing.T) {
-	tr := new(ioTracer)
-	err := sched.New(sched.Threads(1), sched.WithTracer(tr)).Run(func(task *sched.Task) error {
-		r, w := pipe(t, task)
-		defer r.Close()
-		defer w.Close()
-		h := sched.Spawn(task, func(task *sched.Task) (int, error) {
-			return r.Read(task, make([]byte, 1))
+	for _, dir := range []string{"read", "write"} {
+		t.Run(dir, func(t *testing.T) {
+			tr := new(ioTracer)
+			err := sched.New(sched.Threads(1), sched.WithTracer(tr)).Run(func(task *sched.Task) error {
+				r, w := pipe(t, task)
+				defer r.Close()
+				defer w.Close()
+				f, kind, name := r, sched.WaitIORead, "pipe r"
+				op := func(task *sched.Task) (int, error) { return r.Read(task, make([]byte, 1)) }
+				if dir == "write" {
+					// More than the pipe holds: the write waits for a reader.
+					f, kind, name = w, sched.WaitIOWrite, "pipe w"
+					op = func(task *sched.Task) (int, error) { return w.Write(task, make([]byte, 1<<20)) }
+				}
+				h := sched.Spawn(task, op)
+				tr.waitParked(task, 1)
+				tr.mu.Lock()
+				why := tr.last
+				tr.mu.Unlock()
+				want := fmt.Sprintf("I/O %s on *sched.FD %p (fd %d, %s)", dir, f, f.Fd(), name)
+				if why.Kind != kind || why.String() != want || why.Detail() != want {
+					t.Errorf("the wait is %v: %q, want %v: %q", why.Kind, why.Detail(), kind, want)
+				}
+				f.Close()
+				if _, err := h.Wait(task); !errors.Is(err, net.ErrClosed) {
+					return fmt.Errorf("%s: %v", dir, err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 		})
-		tr.waitParked(task, 1)
-		tr.mu.Lock()
-		desc := tr.last
-		tr.mu.Unlock()
-		if !strings.Contains(desc, "pipe r") || !strings.Contains(desc, fmt.Sprint("fd ", r.Fd())) {
-			return fmt.Errorf("the wait reads %q: no descriptor or name", desc)
-		}
-		r.Close()
-		if _, err := h.Wait(task); !errors.Is(err, net.ErrClosed) {
-			return fmt.Errorf("read: %v", err)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

@@ -64,8 +64,8 @@ func WithClock(c Clock) Option {
 }
 
 // AwaitLimit sets how many goroutines at most run the functions given to
-// Await at once; more calls wait their turn. The default is 64. It panics if
-// n < 1.
+// Await at once; more calls wait their turn, their tasks parked for
+// WaitAwaitQueued. The default is 64. It panics if n < 1.
 func AwaitLimit(n int) Option {
 	if n < 1 {
 		panic(fmt.Sprintf("sched: AwaitLimit(%d): need at least one goroutine", n))

@@ -113,6 +113,10 @@ func (tr *tracer) Park(t *sched.Task, why sched.WaitReason) {
 	tr.event(t, "parks: %s", why.Format(tr.name))
 }
 
+func (tr *tracer) Rewait(t *sched.Task, why sched.WaitReason) {
+	tr.event(t, "waits now: %s", why.Format(tr.name))
+}
+
 func (tr *tracer) Wake(t, by *sched.Task) {
 	if by == nil {
 		tr.event(t, "wakes")
