@@ -22,7 +22,7 @@ type coroutine struct {
 	closing bool    // the run's end is closing it: let the unwinding through
 	retired bool    // leave the loop and end
 	labeled bool    // its goroutine carries a task's pprof labels
-
+	exited  bool    // its task called runtime.Goexit: dispose of it
 }
 
 func newCoroutine(w *worker) *coroutine {
@@ -86,14 +86,14 @@ func (c *coroutine) runTask(t *Task) (how endHow, err error) {
 		}
 		r := recover()
 		if r == nil {
-			// runtime.Goexit: the coroutine ends, and iter.Pull will end
-			// the worker's goroutine too, which the worker survives (see
-			// worker.main). The task ends here.
+			// runtime.Goexit: the task ends here, and so does the
+			// coroutine, whose goroutine is exiting.
 			c.t = nil
 			t.w.end(t, ErrGoexit, endGoexit)
 			c.s.coMu.Lock()
 			delete(c.s.cos, c)
 			c.s.coMu.Unlock()
+			c.goexit()
 			return
 		}
 		if c.closing {
@@ -108,6 +108,36 @@ func (c *coroutine) runTask(t *Task) (how endHow, err error) {
 	err = t.f(t)
 	returned = true
 	return endReturned, err
+}
+
+// goexit lets the resumer go on, from the Goexit of c's task, before c's
+// goroutine exits. iter.Pull forwards a Goexit to the goroutine that resumed
+// the coroutine, and that may be the goroutine of a task acting for its
+// worker (act), which would end with it, running that task's deferred calls.
+// So c switches back first, as if it yielded, and its resumer disposes of it
+// from a goroutine of its own, which the forwarded Goexit ends.
+//
+// Not under LockThreads, where no other goroutine may resume c: there the
+// Goexit ends the worker's goroutine, which the worker survives (see
+// worker.main), and its thread, which the package doc forbids.
+func (c *coroutine) goexit() {
+	if c.s.locked {
+		return
+	}
+	c.exited = true
+	c.e.Yield() // false while the run's end closes c: the Goexit goes on
+}
+
+// dispose ends c, whose task called runtime.Goexit and whose goroutine
+// waits in goexit to finish exiting, on a goroutine that the Goexit ends
+// in its turn.
+func (c *coroutine) dispose() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.e.Close()
+	}()
+	<-done
 }
 
 // label gives the coroutine's goroutine the pprof label task=<name> of

@@ -230,6 +230,9 @@ func newState(s *Scheduler) *state {
 	st.ws = make([]*worker, st.n)
 	for i := range st.ws {
 		st.ws[i] = &worker{s: st, id: i, wake: make(chan struct{}, 1), rng: uint32(i)*2654435761 + 1}
+		// With one worker, every task that a task acting for it could be
+		// handed to is its own (act).
+		st.ws[i].acts = st.mode != modeMulti
 	}
 	return st
 }

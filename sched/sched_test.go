@@ -242,6 +242,44 @@ func TestGoexit(t *testing.T) {
 	})
 }
 
+// A task that calls runtime.Goexit while another task's goroutine resumed
+// it (on one thread, a task that parks runs the worker loop itself) ends
+// alone: the other task goes on, and its deferred calls run once, at its
+// own end.
+func TestGoexitEndsOnlyItsTask(t *testing.T) {
+	forThreads(t, func(t *testing.T, n int) {
+		deferred := 0
+		err := sched.New(sched.Threads(n)).Run(func(task *sched.Task) error {
+			defer func() { deferred++ }()
+			ch := sched.NewChan[int](0)
+			for range 3 {
+				task.GoNamed("quitter", func(task *sched.Task) error {
+					ch.Recv(task)
+					runtime.Goexit()
+					return nil
+				})
+				ch.Send(task, 1) // parks until the quitter receives
+				task.Yield()
+			}
+			if deferred != 0 {
+				return errors.New("main's deferred call ran before its end")
+			}
+			return nil
+		})
+		if !errors.Is(err, sched.ErrGoexit) || deferred != 1 {
+			t.Fatalf("Run = %v; main's deferred call ran %d times, want once", err, deferred)
+		}
+		if got := strings.Count(err.Error(), "quitter"); got != 3 {
+			t.Fatalf("%d quitters reported, want 3:\n%v", got, err)
+		}
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			if te, ok := errors.AsType[*sched.TaskError](e); ok && te.ID == 1 {
+				t.Fatalf("main failed: %v", e)
+			}
+		}
+	})
+}
+
 // Tasks that never park run one after another on one pooled coroutine: the
 // goroutine count stays flat however many are spawned.
 func TestSpawnDoesNotCostGoroutines(t *testing.T) {

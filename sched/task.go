@@ -295,13 +295,18 @@ func (z *sleeping) dequeueLocked(*Task) taskList {
 // wake makes u runnable; t, the running task, is the waker.
 func (t *Task) wake(u *Task) { u.s.ready(u, t) }
 
-// suspend switches t's coroutine out, to its worker. The coroutine must be
-// the one running: a goroutine that parked or yielded through t while t ran
-// has switched it out already, and t, still running, finds out here.
+// suspend switches t's coroutine out, to its worker, or, if its worker's own
+// goroutine resumed it, runs the worker's loop in place (act) until the loop
+// picks t again. The coroutine must be the one running: a goroutine that
+// parked or yielded through t while t ran has switched it out already, and
+// t, still running, finds out here.
 func (t *Task) suspend() {
 	c := t.co
 	if c.e.Status() != engine.Running {
 		t.usedElsewhere()
+	}
+	if w := t.w; c == w.direct && w.act(t) {
+		return
 	}
 	if !c.e.Yield() {
 		// The run's end is closing t (finish): nothing will resume it. A

@@ -3,7 +3,9 @@ package sched
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,13 @@ type worker struct {
 	handoff    *Task // a task the last coroutine picked but could not run itself
 	searching  bool  // counted in state.nsearching (idle.go)
 	rng        uint32
+
+	// The coroutine that the worker's own goroutine resumed and waits on,
+	// or nil while that goroutine runs: its task may run the loop in its
+	// place while it waits (act). acts says whether w's mode lets it.
+	direct *coroutine
+	acts   bool
+	over   bool // the loop found the run over on a task's goroutine (act)
 
 	pool []*coroutine
 	due  []dueTimer // scratch for state.runTimers
@@ -125,9 +134,10 @@ func (w *worker) start(t, nt *Task) {
 	w.s.wakep()
 }
 
-// main is the worker's goroutine. A task that calls runtime.Goexit ends its
-// coroutine, and iter.Pull then ends the goroutine that resumed it, which is
-// this one: the worker carries on from a new goroutine.
+// main is the worker's goroutine. Under LockThreads, a task that calls
+// runtime.Goexit ends its coroutine, and iter.Pull then ends the goroutine
+// that resumed it, which may be this one: the worker carries on from a new
+// goroutine (elsewhere, coroutine.goexit keeps the Goexit to its task).
 func (w *worker) main(wg *sync.WaitGroup) {
 	clean := false
 	defer func() {
@@ -151,7 +161,7 @@ func (w *worker) main(wg *sync.WaitGroup) {
 // loop takes a task, resumes it, and handles what it did, until the run
 // ends.
 func (w *worker) loop() {
-	for {
+	for !w.over {
 		t := w.handoff
 		w.handoff = nil
 		if t == nil {
@@ -165,6 +175,11 @@ func (w *worker) loop() {
 
 // execute resumes t and handles what it did when control comes back: it
 // yielded, parked, went to sleep, or ended (then its coroutine is free).
+//
+// On w's own goroutine, t's coroutine becomes w.direct: when t stops, it
+// runs the loop itself (act), and control comes back here only when its
+// coroutine is free or the run is over. On the goroutine of an acting task,
+// t stops by switching back here.
 func (w *worker) execute(t *Task) {
 	c := t.co
 	if c != nil && c.home != w && w.s.locked {
@@ -176,6 +191,33 @@ func (w *worker) execute(t *Task) {
 		c.t = t
 		t.co = c
 	}
+	w.resumed(t)
+	top := w.acts && w.direct == nil
+	if top {
+		w.direct = c
+	}
+	c.e.Begin()
+	c.e.Switch()
+	if top {
+		w.direct = nil
+		if w.over {
+			return // the acting task found the run over, and handled its own stop
+		}
+	}
+	t = c.t // the coroutine may have run other fresh tasks since
+	if t == nil {
+		if c.exited {
+			c.dispose()
+			return
+		}
+		w.putCoroutine(c)
+		return
+	}
+	w.suspended(t)
+}
+
+// resumed does the bookkeeping of t's resume on w, just before it runs.
+func (w *worker) resumed(t *Task) {
 	t.w = w
 	t.state = stateRunning
 	t.budget = budgetPerRun
@@ -189,13 +231,11 @@ func (w *worker) execute(t *Task) {
 	if w.s.timed {
 		w.segStart = mono()
 	}
-	c.e.Begin()
-	c.e.Switch()
-	t = c.t // the coroutine may have run other fresh tasks since
-	if t == nil {
-		w.putCoroutine(c)
-		return
-	}
+}
+
+// suspended handles what t did when it stopped running on w: a task that
+// yielded goes to the back of the queue; a parked one lets its wakers in.
+func (w *worker) suspended(t *Task) {
 	if w.s.timed {
 		t.runNs += mono() - w.segStart
 	}
@@ -209,9 +249,64 @@ func (w *worker) execute(t *Task) {
 		w.s.wakep()
 	case stateParked:
 		// The parking task still held its primitive's lock, so nobody could
-		// wake it before its coroutine was suspended. Let them now.
+		// wake it before it stopped running. Let them now.
 		t.waitMu.Unlock()
 	}
+}
+
+// act runs w's loop on the goroutine of t, the task whose coroutine w's own
+// goroutine resumed (w.direct), as t yields or parks: the tasks it picks run
+// as coroutines that this goroutine resumes, and switch back to it when they
+// stop. A task switch is then one coroutine switch instead of two (to w's
+// goroutine and on to the next task), and none at all when the loop picks t
+// itself: act then reports true, and t goes on. It reports false when the
+// run is over; then t switches to w's goroutine, whose loop returns.
+//
+// Only t's goroutine may act, never the goroutines it resumes: so nesting is
+// one level deep, and t, whose coroutine is not suspended while it acts, is
+// resumed by nobody but itself. That needs every task t could be handed to
+// to be w's: acting is for the modes with one worker (newState).
+func (w *worker) act(t *Task) bool {
+	looping := true
+	defer func() {
+		if looping {
+			loopPanicked(recover())
+		}
+	}()
+	w.suspended(t)
+	for {
+		n := w.handoff
+		w.handoff = nil
+		if n == nil {
+			if n = w.find(); n == nil {
+				w.over = true
+				looping = false
+				return false
+			}
+		}
+		if n == t {
+			w.resumed(t)
+			looping = false
+			return true
+		}
+		w.execute(n)
+	}
+}
+
+// loopPanicked ends the program with r, a panic raised in a worker loop that
+// a task's goroutine runs (act): a Tracer's, a Chooser's, a Clock's, or the
+// scheduler's own. On the worker's own goroutine it would end the program;
+// on the acting task's, the task would recover it as its own failure, and
+// the run would go on with its loop cut short. A nil r is a runtime.Goexit
+// forwarded from a task that the loop resumed, which only LockThreads lets
+// through (coroutine.goexit).
+func loopPanicked(r any) {
+	if r == nil {
+		r = "sched: runtime.Goexit in a task under LockThreads"
+	}
+	msg := fmt.Sprintf("%v\n\nraised in a worker loop, at:\n%s", r, debug.Stack())
+	go func() { panic(msg) }()
+	select {}
 }
 
 // end records the end of t, which ran on w: how it ended, and its error.
