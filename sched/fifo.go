@@ -1,68 +1,103 @@
 package sched
 
-// fifo is a queue of *E linked through a field of each E (P's link), as the
-// runtime links the goroutines waiting on a channel: waiting allocates
-// nothing. Its zero value is empty. The queues of tasks (taskList) and of a
-// channel's waiters (waitq) are fifos.
-type fifo[E any, P linked[E]] struct{ head, tail *E }
+// The queues of tasks (taskList) and of a channel's waiters (waitq) are
+// linked through a field of each element, as the runtime links the
+// goroutines waiting on a channel: waiting allocates nothing. Their zero
+// values are empty.
+//
+// Rejected: one generic fifo[E, P] for both, with the link behind a method
+// of P. Under Go's generics the method is called through the instantiation's
+// dictionary, an indirect call that kept push and pop from inlining, and cost
+// about a tenth of a channel round trip between two tasks.
 
-// linked is a pointer to E, a type with a link to the next in a fifo.
-type linked[E any] interface {
-	*E
-	link() **E
-}
+// taskList is a queue of tasks, linked through Task.next.
+type taskList struct{ head, tail *Task }
 
-func (q *fifo[E, P]) empty() bool { return q.head == nil }
+func (l *taskList) empty() bool { return l.head == nil }
 
-func (q *fifo[E, P]) push(x *E) {
-	*P(x).link() = nil
-	if q.tail == nil {
-		q.head = x
+func (l *taskList) push(t *Task) {
+	t.next = nil
+	if l.tail == nil {
+		l.head = t
 	} else {
-		*P(q.tail).link() = x
+		l.tail.next = t
 	}
-	q.tail = x
+	l.tail = t
 }
 
-// pop takes the first of q, or returns nil.
-func (q *fifo[E, P]) pop() *E {
-	x := q.head
-	if x != nil {
-		next := P(x).link()
-		if q.head = *next; q.head == nil {
-			q.tail = nil
+// pop takes the first of l, or returns nil.
+func (l *taskList) pop() *Task {
+	t := l.head
+	if t != nil {
+		if l.head = t.next; l.head == nil {
+			l.tail = nil
 		}
-		*next = nil
+		t.next = nil
 	}
-	return x
+	return t
 }
 
-// remove takes x out of q, if it is there.
-func (q *fifo[E, P]) remove(x *E) {
-	var prev *E
-	for y := q.head; y != nil; prev, y = y, *P(y).link() {
-		if y != x {
+// remove takes t out of l, if it is there.
+func (l *taskList) remove(t *Task) {
+	var prev *Task
+	for u := l.head; u != nil; prev, u = u, u.next {
+		if u != t {
 			continue
 		}
 		if prev == nil {
-			q.head = *P(y).link()
+			l.head = u.next
 		} else {
-			*P(prev).link() = *P(y).link()
+			prev.next = u.next
 		}
-		if q.tail == y {
-			q.tail = prev
+		if l.tail == u {
+			l.tail = prev
 		}
-		*P(y).link() = nil
+		u.next = nil
 		return
 	}
 }
 
-// taskList is a fifo of tasks, linked through Task.next.
-type taskList = fifo[Task, *Task]
+// waitq is a queue of a channel's waiters, linked through waiter.next.
+type waitq[T any] struct{ head, tail *waiter[T] }
 
-func (t *Task) link() **Task { return &t.next }
+func (q *waitq[T]) push(w *waiter[T]) {
+	w.next = nil
+	if q.tail == nil {
+		q.head = w
+	} else {
+		q.tail.next = w
+	}
+	q.tail = w
+}
 
-// waitq is a fifo of a channel's waiters.
-type waitq[T any] = fifo[waiter[T], *waiter[T]]
+// pop takes the first of q, or returns nil.
+func (q *waitq[T]) pop() *waiter[T] {
+	w := q.head
+	if w != nil {
+		if q.head = w.next; q.head == nil {
+			q.tail = nil
+		}
+		w.next = nil
+	}
+	return w
+}
 
-func (w *waiter[T]) link() **waiter[T] { return &w.next }
+// remove takes w out of q, if it is there.
+func (q *waitq[T]) remove(w *waiter[T]) {
+	var prev *waiter[T]
+	for u := q.head; u != nil; prev, u = u, u.next {
+		if u != w {
+			continue
+		}
+		if prev == nil {
+			q.head = u.next
+		} else {
+			prev.next = u.next
+		}
+		if q.tail == u {
+			q.tail = prev
+		}
+		u.next = nil
+		return
+	}
+}
