@@ -113,9 +113,10 @@ func (c *coroutine) runTask(t *Task) (how endHow, err error) {
 // goexit lets the resumer go on, from the Goexit of c's task, before c's
 // goroutine exits. iter.Pull forwards a Goexit to the goroutine that resumed
 // the coroutine, and that may be the goroutine of a task acting for its
-// worker (act), which would end with it, running that task's deferred calls.
-// So c switches back first, as if it yielded, and its resumer disposes of it
-// from a goroutine of its own, which the forwarded Goexit ends.
+// worker (Task.park), which would end with it, running that task's deferred
+// calls. So c switches back first, as if it yielded, and its resumer
+// disposes of it from a goroutine of its own, which the forwarded Goexit
+// ends.
 //
 // Not under LockThreads, where no other goroutine may resume c: there the
 // Goexit ends the worker's goroutine, which the worker survives (see

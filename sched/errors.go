@@ -119,7 +119,7 @@ func trimParkStack(st []byte) []byte {
 	head, frames := lines[0], lines[1:]
 	const pkg = "github.com/weavert/weave/sched."
 	internal := func(fn []byte) bool {
-		for _, p := range []string{"runtime/debug.Stack", pkg + "stack", pkg + "trimParkStack", pkg + "(*Task).suspend",
+		for _, p := range []string{"runtime/debug.Stack", pkg + "stack", pkg + "trimParkStack",
 			pkg + "(*Task).park", pkg + "(*Task).beginUnwind", pkg + "(*Task).unwind", pkg + "(*Task).yield",
 			pkg + "(*Task).Yield", pkg + "(*Task).enter", pkg + "(*sim).point"} {
 			if bytes.HasPrefix(fn, []byte(p)) {

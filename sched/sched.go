@@ -231,7 +231,7 @@ func newState(s *Scheduler) *state {
 	for i := range st.ws {
 		st.ws[i] = &worker{s: st, id: i, wake: make(chan struct{}, 1), rng: uint32(i)*2654435761 + 1}
 		// With one worker, every task that a task acting for it could be
-		// handed to is its own (act).
+		// handed to is its own (Task.park).
 		st.ws[i].acts = st.mode != modeMulti
 	}
 	return st

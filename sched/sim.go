@@ -257,8 +257,7 @@ func (m *sim) point(t *Task) {
 	if len(m.runnable) == 0 && (m.clock == nil || m.s.timers.next.Load() == never) {
 		return
 	}
-	t.state = stateYielded
-	t.suspend()
+	t.park(WaitYield, nil, nil)
 }
 
 // shuffle shuffles order, which holds 0 to n-1, as rand.Perm would, with a

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/weavert/weave/internal/engine"
 	"github.com/weavert/weave/internal/simhost"
 )
 
@@ -234,11 +233,17 @@ func (t *Task) notRunning(op string) {
 // worker, it returns at once, without a switch. A task that never yields or
 // parks keeps its worker to itself.
 func (t *Task) Yield() {
-	t.running("Yield")
+	w := t.running("Yield")
 	if t.s.mode == modeSim {
 		t.extra().lastOp = "Yield"
 	}
-	t.yield()
+	// yield, written out: a frame less between the task and its switch (see
+	// park).
+	if w.alone() {
+		t.budget = budgetPerRun
+		return
+	}
+	t.park(WaitYield, nil, nil)
 }
 
 // yield is Yield for t, running: a yield of its own, or one that spending
@@ -248,8 +253,7 @@ func (t *Task) yield() {
 		t.budget = budgetPerRun
 		return
 	}
-	t.state = stateYielded
-	t.suspend()
+	t.park(WaitYield, nil, nil)
 }
 
 // Sleep parks t for at least d, by t's scheduler clock, or until t's context
@@ -294,33 +298,6 @@ func (z *sleeping) dequeueLocked(*Task) taskList {
 
 // wake makes u runnable; t, the running task, is the waker.
 func (t *Task) wake(u *Task) { u.s.ready(u, t) }
-
-// suspend switches t's coroutine out, to its worker, or, if its worker's own
-// goroutine resumed it, runs the worker's loop in place (act) until the loop
-// picks t again. The coroutine must be the one running: a goroutine that
-// parked or yielded through t while t ran has switched it out already, and
-// t, still running, finds out here.
-func (t *Task) suspend() {
-	c := t.co
-	if c.e.Status() != engine.Running {
-		t.usedElsewhere()
-	}
-	if w := t.w; c == w.direct && w.act(t) {
-		return
-	}
-	if !c.e.Yield() {
-		// The run's end is closing t (finish): nothing will resume it. A
-		// wait it was entering is given up, and it unwinds from here.
-		if t.state == stateParked {
-			t.giveUpLocked(t.waitOn, t.waitMu)
-		}
-		if x := t.x.Load(); x != nil && x.report != nil {
-			*x.report = trimParkStack(stack())
-			x.report = nil
-		}
-		c.e.Unwind()
-	}
-}
 
 //go:noinline
 func (t *Task) usedElsewhere() {

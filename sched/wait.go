@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+
+	"github.com/weavert/weave/internal/engine"
 )
 
 // WaitKind is what a task that stopped running waits for.
@@ -180,37 +182,122 @@ func (t *Task) claimCancelled() bool {
 // out of the queue itself, if t is still there, and wakes it).
 func (t *Task) wakeable() bool { return !t.armed || t.claimWake(t.gen) }
 
-// park suspends t in a wait for kind on what, whose wait queue t has joined
-// holding unlock; the worker releases unlock once t is suspended, so that a
-// waker, which needs the lock to find t, never resumes a coroutine still
-// running. Either way, unlock is released when park returns. It returns
-// intrNone when a waker ended the wait; otherwise t has been taken out of
-// the queue, and the caller must give up the wait:
-// intrCancel (the caller returns the context's error, or unwinds t) or
-// intrUnwind (it unwinds t).
+// park stops t, running, in a wait for kind on what, whose wait queue t has
+// joined holding unlock, or, for kind WaitYield, in a yield: t is runnable
+// again at once (what and unlock are nil, and park returns intrNone).
+//
+// The worker releases unlock once t is suspended, so that a waker, which
+// needs the lock to find t, never resumes a coroutine still running. Either
+// way, unlock is released when park returns. It returns intrNone when a
+// waker ended the wait; otherwise t has been taken out of the queue, and the
+// caller must give up the wait: intrCancel (the caller returns the context's
+// error, or unwinds t) or intrUnwind (it unwinds t).
 //
 // The end of t's context ends the wait if t's context can end, the kind of
 // wait allows it (cancellable), and t is not unwinding already. A context
 // that ended before t parked ends the wait at once; one that ends later
 // does so through scope.cancel or the run's context.
+//
+// t's coroutine switches out, to its worker. It must be the one running: a
+// goroutine that parked or yielded through t while t ran has switched it out
+// already, and t, still running, finds out here. But if the worker's own
+// goroutine resumed t (w.direct), t does not switch to it: t's goroutine runs
+// the worker's loop in its place (it acts), and the tasks it picks run as
+// coroutines that it resumes, which switch back to it when they stop. A task
+// switch is then one coroutine switch instead of two (to the worker's
+// goroutine and on to the next task), and none at all when the loop picks t
+// itself: then t goes on. When the run is over, t switches to the worker's
+// goroutine, whose loop returns.
+//
+// Only t's goroutine acts, never the goroutines it resumes: so nesting is one
+// level deep, and t, whose coroutine is not suspended while it acts, is
+// resumed by nobody but itself. That needs every task t could be handed to
+// to be its worker's: acting is for the modes with one worker (newState).
+//
+// Yields, waits, the switch and the loop are all written out in this one
+// function: every frame between a task's call and its switch is a return
+// that the processor mispredicts once the switch has run another stack, a
+// few nanoseconds each, on both sides of every task switch.
 func (t *Task) park(kind WaitKind, what waitable, unlock sync.Locker) intr {
-	if !t.armed { // else armFor set the wait up
-		t.intr = intrNone
-		t.waitKind, t.waitOn, t.waitMu = kind, what, unlock
-		if t.cancellable && !t.unwinding && cancellable(kind) {
-			t.armFor(kind, what, unlock)
+	if kind == WaitYield {
+		t.state = stateYielded
+	} else {
+		if !t.armed { // else armFor set the wait up
+			t.intr = intrNone
+			t.waitKind, t.waitOn, t.waitMu = kind, what, unlock
+			if t.cancellable && !t.unwinding && cancellable(kind) {
+				t.armFor(kind, what, unlock)
+			}
 		}
+		// After arming: either the context's canceller sees the wait open
+		// and claims it, or this sees the context done.
+		if t.armed && t.claim.Load()&claimCancel != 0 && t.ctx.Err() != nil && t.claimWake(t.gen) {
+			t.armed = false
+			t.intr = intrCancel
+			t.giveUpLocked(what, unlock)
+			return intrCancel
+		}
+		t.state = stateParked
 	}
-	// After arming: either the context's canceller sees the wait open and
-	// claims it, or this sees the context done.
-	if t.armed && t.claim.Load()&claimCancel != 0 && t.ctx.Err() != nil && t.claimWake(t.gen) {
-		t.armed = false
-		t.intr = intrCancel
-		t.giveUpLocked(what, unlock)
-		return intrCancel
+	c := t.co
+	if c.e.Status() != engine.Running {
+		t.usedElsewhere()
 	}
-	t.state = stateParked
-	t.suspend()
+	if w := t.w; c == w.direct {
+		looping := true
+		defer func() {
+			if looping {
+				loopPanicked(recover())
+			}
+		}()
+		w.suspended(t)
+		for {
+			n := w.handoff
+			w.handoff = nil
+			if n == nil {
+				if n = w.find(); n == nil {
+					w.over = true
+					break
+				}
+			}
+			if n == t {
+				w.resumed(t)
+				looping = false
+				return t.resumedIn(kind)
+			}
+			nc := n.co
+			if nc == nil || w.s.locked {
+				w.execute(n)
+				continue
+			}
+			// execute, for a started task.
+			w.resumed(n)
+			nc.e.Begin()
+			nc.e.Switch()
+			w.back(nc)
+		}
+		looping = false
+	}
+	if !c.e.Yield() {
+		// The run's end is closing t (finish): nothing will resume it. A
+		// wait it was entering is given up, and it unwinds from here.
+		if t.state == stateParked {
+			t.giveUpLocked(t.waitOn, t.waitMu)
+		}
+		if x := t.x.Load(); x != nil && x.report != nil {
+			*x.report = trimParkStack(stack())
+			x.report = nil
+		}
+		c.e.Unwind()
+	}
+	return t.resumedIn(kind)
+}
+
+// resumedIn ends, for park, t's wait for kind, which it was resumed from.
+func (t *Task) resumedIn(kind WaitKind) intr {
+	if kind == WaitYield {
+		return intrNone
+	}
 	t.armed = false
 	return t.intr
 }

@@ -34,10 +34,11 @@ type worker struct {
 
 	// The coroutine that the worker's own goroutine resumed and waits on,
 	// or nil while that goroutine runs: its task may run the loop in its
-	// place while it waits (act). acts says whether w's mode lets it.
+	// place while it waits (Task.park). acts says whether w's mode lets it;
+	// over, that a loop on a task's goroutine found the run over.
 	direct *coroutine
 	acts   bool
-	over   bool // the loop found the run over on a task's goroutine (act)
+	over   bool
 
 	pool []*coroutine
 	due  []dueTimer // scratch for state.runTimers
@@ -177,9 +178,9 @@ func (w *worker) loop() {
 // yielded, parked, went to sleep, or ended (then its coroutine is free).
 //
 // On w's own goroutine, t's coroutine becomes w.direct: when t stops, it
-// runs the loop itself (act), and control comes back here only when its
-// coroutine is free or the run is over. On the goroutine of an acting task,
-// t stops by switching back here.
+// runs the loop itself (Task.park), and control comes back here only when
+// its coroutine is free or the run is over. On the goroutine of an acting
+// task, t stops by switching back here.
 func (w *worker) execute(t *Task) {
 	c := t.co
 	if c != nil && c.home != w && w.s.locked {
@@ -204,7 +205,13 @@ func (w *worker) execute(t *Task) {
 			return // the acting task found the run over, and handled its own stop
 		}
 	}
-	t = c.t // the coroutine may have run other fresh tasks since
+	w.back(c)
+}
+
+// back handles what happened on c, which w resumed, when control comes back:
+// its task yielded or parked, or its tasks ended and it is free.
+func (w *worker) back(c *coroutine) {
+	t := c.t // the coroutine may have run other fresh tasks since
 	if t == nil {
 		if c.exited {
 			c.dispose()
@@ -254,52 +261,13 @@ func (w *worker) suspended(t *Task) {
 	}
 }
 
-// act runs w's loop on the goroutine of t, the task whose coroutine w's own
-// goroutine resumed (w.direct), as t yields or parks: the tasks it picks run
-// as coroutines that this goroutine resumes, and switch back to it when they
-// stop. A task switch is then one coroutine switch instead of two (to w's
-// goroutine and on to the next task), and none at all when the loop picks t
-// itself: act then reports true, and t goes on. It reports false when the
-// run is over; then t switches to w's goroutine, whose loop returns.
-//
-// Only t's goroutine may act, never the goroutines it resumes: so nesting is
-// one level deep, and t, whose coroutine is not suspended while it acts, is
-// resumed by nobody but itself. That needs every task t could be handed to
-// to be w's: acting is for the modes with one worker (newState).
-func (w *worker) act(t *Task) bool {
-	looping := true
-	defer func() {
-		if looping {
-			loopPanicked(recover())
-		}
-	}()
-	w.suspended(t)
-	for {
-		n := w.handoff
-		w.handoff = nil
-		if n == nil {
-			if n = w.find(); n == nil {
-				w.over = true
-				looping = false
-				return false
-			}
-		}
-		if n == t {
-			w.resumed(t)
-			looping = false
-			return true
-		}
-		w.execute(n)
-	}
-}
-
 // loopPanicked ends the program with r, a panic raised in a worker loop that
-// a task's goroutine runs (act): a Tracer's, a Chooser's, a Clock's, or the
-// scheduler's own. On the worker's own goroutine it would end the program;
-// on the acting task's, the task would recover it as its own failure, and
-// the run would go on with its loop cut short. A nil r is a runtime.Goexit
-// forwarded from a task that the loop resumed, which only LockThreads lets
-// through (coroutine.goexit).
+// a task's goroutine runs (Task.park): a Tracer's, a Chooser's, a Clock's,
+// or the scheduler's own. On the worker's own goroutine it would end the
+// program; on the acting task's, the task would recover it as its own
+// failure, and the run would go on with its loop cut short. A nil r is a
+// runtime.Goexit forwarded from a task that the loop resumed, which only
+// LockThreads lets through (coroutine.goexit).
 func loopPanicked(r any) {
 	if r == nil {
 		r = "sched: runtime.Goexit in a task under LockThreads"
