@@ -11,10 +11,12 @@ import (
 
 // Under LockThreads, tasks wake each other across threads through every
 // primitive, yield, sleep and get stolen; the runtime would end the program
-// if a started task were resumed on another thread. The run also ends in a
-// deadlock, whose parked coroutines must be closed on their own threads.
+// if a started task were resumed on another thread. On one thread, the
+// goroutines of parked tasks resume the others, and the runtime checks them
+// too. The run also ends in a deadlock, whose parked coroutines must be
+// closed on their own threads.
 func TestLockThreadsCrossWakes(t *testing.T) {
-	for _, threads := range []int{2, 4} {
+	for _, threads := range []int{1, 2, 4} {
 		var rounds atomic.Int64
 		err := sched.New(sched.Threads(threads), sched.LockThreads()).Run(func(task *sched.Task) error {
 			ping, pong := sched.NewChan[int](0), sched.NewChan[int](1)
