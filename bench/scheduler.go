@@ -6,9 +6,9 @@ import (
 	"github.com/weavert/weave/sched"
 )
 
-// Rows of the scheduler: tasks of a sched.Scheduler with one thread. A task
-// switch goes through the worker (task to worker to task), so it is two
-// coroutine switches.
+// Rows of the scheduler: tasks of a sched.Scheduler with one thread, where a
+// task that stops resumes the next one itself: a task switch is one
+// coroutine switch.
 
 func init() {
 	register(probe{name: "sched/yield", layer: "scheduler", unit: "ns", count: 300_000, quick: 20_000,
