@@ -35,9 +35,9 @@
 //     *Task while that task runs. Go gives no cheap way to know the calling
 //     goroutine (reading it from runtime.Stack costs a microsecond a call),
 //     so the worker takes the task for switched out and may run another
-//     while the real one goes on. The race detector reports it as a data
-//     race on the task, and the task's next wait, if its coroutine is
-//     switched out by then, panics.
+//     while the real one goes on (on one thread, from that goroutine). The
+//     race detector reports it as a data race on the task, and the task's
+//     next wait, if its coroutine is switched out by then, panics.
 //
 // # Threads
 //
@@ -84,7 +84,14 @@
 // cannot keep its thread from the others.
 //
 // With Threads(1) the run queue is a plain ring with no atomics: there is
-// no one to steal from it.
+// no one to steal from it. And the worker's own goroutine steps aside: a
+// task that yields or parks runs the loop on its own goroutine and resumes
+// the next task from there, which switches back to it when it stops; when
+// the loop picks the task itself, it goes on with no switch at all. So a
+// task switch is one coroutine switch, not two. The same holds in a
+// deterministic run. With several threads, the loop stays on the worker's
+// goroutine: a task whose goroutine runs it cannot be resumed by any other,
+// and would be held to its worker.
 //
 // # Cheap tasks
 //
