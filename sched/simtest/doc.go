@@ -60,8 +60,9 @@
 // failed, the checksum, and the error, with the sched report of every task
 // involved. Explore then runs the seed once more with a tracer: Failure.Trace
 // has the run's events, one a line, each with its step and virtual time,
-// and Failure.Replayed says whether the second run differed from the first
-// (it never does for a deterministic program).
+// and Failure.Replayed says whether the second run differed from the first:
+// ended another way, passed, or made other choices (it never does for a
+// deterministic program).
 //
 // # In tests
 //

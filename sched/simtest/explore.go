@@ -103,7 +103,8 @@ type Failure struct {
 	Err      error  // what sched.Scheduler.Run returned, or a *NondeterminismError
 	Trace    string // the run's events, one a line (see TraceFile)
 	// Replayed is empty when a second run of the seed, made to trace it,
-	// ended as the first did; otherwise it says how it differed.
+	// ended as the first did; otherwise it says how it differed: it passed,
+	// failed another way, or made other choices.
 	Replayed string
 }
 
@@ -247,6 +248,8 @@ func (c *config) trace(body func(*sched.Task) error, f *Failure) {
 	case r.stats.Checksum != f.Checksum:
 		f.Replayed = fmt.Sprintf("checksum %#016x after %d steps, against %#016x after %d: the program is not deterministic (try CheckDeterminism)",
 			r.stats.Checksum, r.stats.Steps, f.Checksum, f.Steps)
+	case r.err == nil:
+		f.Replayed = "it passed: the failure depends on something the seed does not fix (the real clock, state kept from run to run, map order): the program is not deterministic (try CheckDeterminism)"
 	case kindOf(r.err) != f.Kind():
 		f.Replayed = fmt.Sprintf("it ended with a %s instead: %v", kindOf(r.err), r.err)
 	}
