@@ -90,7 +90,14 @@
 // goroutine outside the run decide which task to wake, runs differently
 // under the same seed. CheckDeterminism runs each seed twice, records the
 // runnable tasks and the choice at every step, and reports the first step
-// that differs, with both sides, as a *NondeterminismError.
+// that differs, with both sides, as a *NondeterminismError; if the two runs
+// made the same choices, it compares how they ended too: their checksums,
+// and whether each passed or failed, with what kind of failure and what
+// error (with the addresses and goroutine numbers that change from run to
+// run blanked out). A program whose result, not its scheduling, depends on
+// the real clock or on state kept from one run to the next is caught there.
+// Without CheckDeterminism, the second run that traces a failure still
+// says, in Failure.Replayed, that it passed or failed another way.
 //
 // # What the body must do
 //

@@ -58,11 +58,13 @@ func FirstSeed(s uint64) Option { return optionFunc(func(c *config) { c.first = 
 func MaxSteps(n uint64) Option { return optionFunc(func(c *config) { c.maxSteps = n }) }
 
 // CheckDeterminism runs every seed twice and compares the two runs step by
-// step: which tasks were runnable, in what order, and which one ran. A
-// difference is a failure with a *NondeterminismError naming the first step
-// that differs. It finds programs whose scheduling depends on something a
-// seed does not fix: the real clock, map iteration order, a goroutine
-// outside the run.
+// step: which tasks were runnable, in what order, and which one ran; then
+// their checksums, and how they ended: passed, or failed with what kind of
+// failure and what error. A difference is a failure with a
+// *NondeterminismError naming the first step that differs, or both ends. It
+// finds programs whose scheduling or result depends on something a seed
+// does not fix: the real clock, map iteration order, a goroutine outside the
+// run, state kept from one run to the next.
 func CheckDeterminism() Option { return optionFunc(func(c *config) { c.checkDet = true }) }
 
 // ParkPointsOnly makes the runs choose only where a task parks, yields or
@@ -252,6 +254,8 @@ func (c *config) trace(body func(*sched.Task) error, f *Failure) {
 		f.Replayed = "it passed: the failure depends on something the seed does not fix (the real clock, state kept from run to run, map order): the program is not deterministic (try CheckDeterminism)"
 	case kindOf(r.err) != f.Kind():
 		f.Replayed = fmt.Sprintf("it ended with a %s instead: %v", kindOf(r.err), r.err)
+	case ending(r.err) != ending(f.Err):
+		f.Replayed = fmt.Sprintf("it failed otherwise: %v", r.err)
 	}
 	if c.tracePath != "" {
 		if err := os.WriteFile(c.tracePath, []byte(f.Trace), 0o644); err != nil {
