@@ -59,7 +59,8 @@
 // length fixed, as the failing run used it), the step at which the first task
 // failed, the checksum, and the error, with the sched report of every task
 // involved. Explore then runs the seed once more with a tracer: Failure.Trace
-// has the run's events, one a line, each with its step and virtual time,
+// has the run's events, one a line, each with its step and virtual time (the
+// last 10,000 of them, after a line that counts the others: TraceLines),
 // and Failure.Replayed says whether the second run differed from the first:
 // ended another way, passed, or made other choices (it never does for a
 // deterministic program).

@@ -16,13 +16,14 @@ import (
 type Option interface{ apply(*config) }
 
 type config struct {
-	seeds     int
-	first     uint64
-	strategy  Strategy
-	maxSteps  uint64
-	checkDet  bool
-	tracePath string
-	parkOnly  bool
+	seeds      int
+	first      uint64
+	strategy   Strategy
+	maxSteps   uint64
+	checkDet   bool
+	tracePath  string
+	traceLines int
+	parkOnly   bool
 }
 
 type optionFunc func(*config)
@@ -78,8 +79,23 @@ func ParkPointsOnly() Option { return optionFunc(func(c *config) { c.parkOnly = 
 // the scheduler's events, one a line, each with its step and virtual time.
 func TraceFile(path string) Option { return optionFunc(func(c *config) { c.tracePath = path }) }
 
+// DefaultTraceLines is how many events the trace of a failing run keeps
+// unless TraceLines says otherwise: about a megabyte of text.
+const DefaultTraceLines = 10_000
+
+// TraceLines makes the trace of a failing run (Failure.Trace, TraceFile)
+// keep its last n events, after a line that counts those it dropped: a run
+// stopped by its step limit has millions. 0 keeps them all. The default is
+// DefaultTraceLines. It panics if n < 0.
+func TraceLines(n int) Option {
+	if n < 0 {
+		panic(fmt.Sprintf("simtest: TraceLines(%d): need 0 or more", n))
+	}
+	return optionFunc(func(c *config) { c.traceLines = n })
+}
+
 func newConfig(opts []Option) config {
-	c := config{seeds: DefaultSeeds, first: 1, maxSteps: DefaultMaxSteps}
+	c := config{seeds: DefaultSeeds, first: 1, maxSteps: DefaultMaxSteps, traceLines: DefaultTraceLines}
 	for _, o := range opts {
 		o.apply(&c)
 	}
@@ -103,7 +119,7 @@ type Failure struct {
 	Checksum uint64   // sched.RunStats.Checksum of the run
 	Virtual  time.Duration
 	Err      error  // what sched.Scheduler.Run returned, or a *NondeterminismError
-	Trace    string // the run's events, one a line (see TraceFile)
+	Trace    string // the run's last events, one a line (see TraceFile, TraceLines)
 	// Replayed is empty when a second run of the seed, made to trace it,
 	// ended as the first did; otherwise it says how it differed: it passed,
 	// failed another way, or made other choices.
@@ -237,12 +253,12 @@ func (c *config) run(body func(*sched.Task) error, strat Strategy, seed uint64, 
 // trace runs f's seed again with a tracer, to find the step of the first
 // failure and record the run's events, and checks that it ended the same.
 func (c *config) trace(body func(*sched.Task) error, f *Failure) {
-	var tr tracer
+	tr := tracer{keep: c.traceLines}
 	r := c.run(body, f.Strategy, f.Seed, func(ch sched.Chooser) sched.Chooser {
 		tr.inner = ch
 		return &tr
 	}, sched.WithTracer(&tr))
-	f.Trace = tr.b.String()
+	f.Trace = tr.String()
 	if tr.failedAt != 0 {
 		f.Step = tr.failedAt
 	}

@@ -19,7 +19,7 @@ var (
 	flagSeed     seedFlag
 	flagStrategy = flag.String("weave.strategy", "", "simtest: the `strategy` of every exploration: random, pct:DEPTH or pct:DEPTH:STEPS")
 	flagSeeds    = flag.Int("weave.seeds", 0, "simtest: how many `seeds` every exploration tries, instead of its own count")
-	flagTrace    = flag.String("weave.trace", "", "simtest: write the events of a failing run to `file`")
+	flagTrace    = flag.String("weave.trace", "", "simtest: write the last events of a failing run to `file`")
 )
 
 func init() {
