@@ -53,7 +53,12 @@
 //     left that could wake them (sched.ErrLeak, from the Group's Wait);
 //     they are unwound and reported once, there;
 //   - the run took more than MaxSteps steps: a livelock, or a loop that
-//     yields forever (sched.ErrStepLimit).
+//     yields forever (sched.ErrStepLimit);
+//   - a task kept its goroutine for the Watchdog's limit of real time, 10 s
+//     by default, without giving control back: a loop that neither yields
+//     nor parks, a receive from a Go channel, time.Sleep, a system call
+//     that blocks (sched.ErrWatchdog). See "Tasks that never give control
+//     back" below.
 //
 // The Failure names the seed, the strategy (a PCT strategy with its run
 // length fixed, as the failing run used it), the step at which the first task
@@ -99,6 +104,27 @@
 // the real clock or on state kept from one run to the next is caught there.
 // Without CheckDeterminism, the second run that traces a failure still
 // says, in Failure.Replayed, that it passed or failed another way.
+//
+// # Tasks that never give control back
+//
+// A step ends only when the running task gives control back to the
+// scheduler: a task that spins in `for !done {}`, or blocks outside it, on a
+// Go channel, in time.Sleep or in a system call, stops the run, and no
+// step limit can end it. A real-time watchdog can: when the run's steps
+// stop for its limit (Watchdog, DefaultWatchdog), Explore and Run return
+// with a failure of kind "watchdog", a *sched.WatchdogError that names the
+// task, the step and the virtual time, with the stack of the task's
+// goroutine, and the replay command. The trace ends at that step: the
+// second run that makes it stops right before it, rather than stalling
+// again, and CheckDeterminism does not run it twice.
+//
+// Go cannot stop a goroutine from outside. The task's goroutine is
+// abandoned, spinning or blocked, with the run's other goroutines behind
+// it, until the test binary exits; the failing test reports the replay
+// command as usual. If the task ever gives control back, the run ends at
+// its next step, and its goroutines return. A test that ends with goleak's
+// check, and fails by a watchdog on purpose, must let the task go (close the
+// channel it waits on) or ignore the goroutines left (goleak.IgnoreCurrent).
 //
 // # What the body must do
 //

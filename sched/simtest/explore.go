@@ -24,6 +24,7 @@ type config struct {
 	tracePath  string
 	traceLines int
 	parkOnly   bool
+	watchdog   time.Duration
 }
 
 type optionFunc func(*config)
@@ -95,7 +96,7 @@ func TraceLines(n int) Option {
 }
 
 func newConfig(opts []Option) config {
-	c := config{seeds: DefaultSeeds, first: 1, maxSteps: DefaultMaxSteps, traceLines: DefaultTraceLines}
+	c := config{seeds: DefaultSeeds, first: 1, maxSteps: DefaultMaxSteps, traceLines: DefaultTraceLines, watchdog: DefaultWatchdog}
 	for _, o := range opts {
 		o.apply(&c)
 	}
@@ -127,7 +128,8 @@ type Failure struct {
 }
 
 // Kind names what went wrong, from the most specific: "nondeterminism",
-// "step limit", "lock cycle", "leak", "deadlock", "panic" or "error".
+// "watchdog", "step limit", "lock cycle", "leak", "deadlock", "panic" or
+// "error".
 func (f *Failure) Kind() string { return kindOf(f.Err) }
 
 func kindOf(err error) string {
@@ -139,6 +141,8 @@ func kindOf(err error) string {
 	switch {
 	case errors.As(err, &nd):
 		return "nondeterminism"
+	case errors.Is(err, sched.ErrWatchdog):
+		return "watchdog"
 	case errors.Is(err, sched.ErrStepLimit):
 		return "step limit"
 	case errors.As(err, &lc):
@@ -179,8 +183,9 @@ func (f *Failure) Unwrap() error { return f.Err }
 // run fails when sched.Scheduler.Run returns an error: body or a task it
 // started returned an error or panicked, tasks deadlocked, a Lock closed a
 // wait-for cycle, a Group's tasks left tasks parked behind them (a leak),
-// or the run exceeded MaxSteps. With CheckDeterminism, a seed whose two runs
-// differ is a failure too.
+// the run exceeded MaxSteps, or a task kept its goroutine past the
+// Watchdog's limit. With CheckDeterminism, a seed whose two runs differ is a
+// failure too.
 //
 // Body must be deterministic apart from the scheduling: no real clock, no map
 // order, no goroutines or I/O (Await refuses to run in a deterministic run).
@@ -207,7 +212,7 @@ func Explore(body func(*sched.Task) error, opts ...Option) (*Failure, Stats) {
 		stats.Virtual += r.stats.Virtual
 		learned = max(learned, r.stats.Steps)
 		var nd *NondeterminismError
-		if c.checkDet {
+		if c.checkDet && stalled(r.err) == nil { // a second run would stall again
 			nd = c.compare(body, strat, seed, r, rec)
 		}
 		if r.err == nil && nd == nil {
@@ -241,7 +246,7 @@ func (c *config) run(body func(*sched.Task) error, strat Strategy, seed uint64, 
 	if wrap != nil {
 		ch = wrap(ch)
 	}
-	opts := []sched.Option{sched.Deterministic(ch), sched.MaxSteps(c.maxSteps)}
+	opts := []sched.Option{sched.Deterministic(ch), sched.MaxSteps(c.maxSteps), sched.Watchdog(c.watchdog)}
 	if c.parkOnly {
 		opts = append(opts, sched.ParkPointsOnly())
 	}
@@ -251,13 +256,25 @@ func (c *config) run(body func(*sched.Task) error, strat Strategy, seed uint64, 
 }
 
 // trace runs f's seed again with a tracer, to find the step of the first
-// failure and record the run's events, and checks that it ended the same.
+// failure and record the run's events, and checks that it ended the same;
+// then writes the trace to its file, if asked to.
 func (c *config) trace(body func(*sched.Task) error, f *Failure) {
+	if we := stalled(f.Err); we != nil {
+		c.traceStalled(body, f, we)
+	} else {
+		c.traceFailed(body, f)
+	}
+	if c.tracePath != "" {
+		if err := os.WriteFile(c.tracePath, []byte(f.Trace), 0o644); err != nil {
+			f.Err = errors.Join(f.Err, fmt.Errorf("simtest: writing the trace: %w", err))
+		}
+	}
+}
+
+// traceFailed traces f, a run that ended.
+func (c *config) traceFailed(body func(*sched.Task) error, f *Failure) {
 	tr := tracer{keep: c.traceLines}
-	r := c.run(body, f.Strategy, f.Seed, func(ch sched.Chooser) sched.Chooser {
-		tr.inner = ch
-		return &tr
-	}, sched.WithTracer(&tr))
+	r := c.run(body, f.Strategy, f.Seed, tr.wrap, sched.WithTracer(&tr))
 	f.Trace = tr.String()
 	if tr.failedAt != 0 {
 		f.Step = tr.failedAt
@@ -272,10 +289,5 @@ func (c *config) trace(body func(*sched.Task) error, f *Failure) {
 		f.Replayed = fmt.Sprintf("it ended with a %s instead: %v", kindOf(r.err), r.err)
 	case ending(r.err) != ending(f.Err):
 		f.Replayed = fmt.Sprintf("it failed otherwise: %v", r.err)
-	}
-	if c.tracePath != "" {
-		if err := os.WriteFile(c.tracePath, []byte(f.Trace), 0o644); err != nil {
-			f.Err = errors.Join(f.Err, fmt.Errorf("simtest: writing the trace: %w", err))
-		}
 	}
 }

@@ -124,11 +124,19 @@ func (tr *tracer) String() string {
 	return b.String()
 }
 
-func label(t *sched.Task) string {
-	if t.Name() == "" {
-		return fmt.Sprint(t.ID())
+func label(t *sched.Task) string { return taskLabel(t.ID(), t.Name()) }
+
+func taskLabel(id uint64, name string) string {
+	if name == "" {
+		return fmt.Sprint(id)
 	}
-	return fmt.Sprintf("%d (%s)", t.ID(), t.Name())
+	return fmt.Sprintf("%d (%s)", id, name)
+}
+
+// wrap makes tr the chooser of a run that ch would choose for.
+func (tr *tracer) wrap(ch sched.Chooser) sched.Chooser {
+	tr.inner = ch
+	return tr
 }
 
 func (tr *tracer) Spawn(t, parent *sched.Task) {
