@@ -89,6 +89,25 @@
 // FILE. The replay makes the same choices, fails at the same step with the
 // same checksum.
 //
+// # Sharding
+//
+// -weave.shard=i/n (or the Shard option) spreads an exploration over n
+// machines or processes: shard i, from 0, runs the seeds FirstSeed+i,
+// FirstSeed+i+n, FirstSeed+i+2n, ... of the exploration's Seeds, so that
+// the n shards between them run each of its seeds exactly once, and each
+// starts with low seeds. Seeds and -weave.seeds count the seeds of the
+// whole exploration, not of a shard. Each shard stops at its own first
+// failure, whose replay command names its seed alone:
+//
+//	go test ./bank -run '^TestTransfer$' -weave.seeds=100000 -weave.shard=3/8
+//
+// A seed names the same run on every machine, whatever its GOMAXPROCS or
+// its number of cores: the run has one thread, and its choices come from
+// the seed alone (TestChecksumAcrossProcesses runs seeds again in other
+// processes, with other GOMAXPROCS, and compares their checksums). Only PCT's
+// learned run length depends on the runs before, within the shard; a
+// failure records the length it used.
+//
 // # Nondeterminism
 //
 // A seed fixes the run only if the program's own choices are fixed too. A

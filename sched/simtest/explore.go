@@ -25,6 +25,8 @@ type config struct {
 	traceLines int
 	parkOnly   bool
 	watchdog   time.Duration
+	shard      int // Shard: this one of shards
+	shards     int
 }
 
 type optionFunc func(*config)
@@ -96,7 +98,7 @@ func TraceLines(n int) Option {
 }
 
 func newConfig(opts []Option) config {
-	c := config{seeds: DefaultSeeds, first: 1, maxSteps: DefaultMaxSteps, traceLines: DefaultTraceLines, watchdog: DefaultWatchdog}
+	c := config{seeds: DefaultSeeds, first: 1, maxSteps: DefaultMaxSteps, traceLines: DefaultTraceLines, watchdog: DefaultWatchdog, shards: 1}
 	for _, o := range opts {
 		o.apply(&c)
 	}
@@ -113,7 +115,7 @@ type Stats struct {
 // Failure is the first failing run of an exploration: enough to replay it.
 type Failure struct {
 	Seed     uint64
-	Run      int      // the run's place in the exploration, from 1
+	Run      int      // the run's place in the exploration (or its shard), from 1
 	Strategy Strategy // as the run chose: a PCT strategy has its run length fixed
 	Step     uint64   // the step at which the first task failed, or the run ended
 	Steps    uint64   // the steps of the whole run
@@ -194,7 +196,7 @@ func Explore(body func(*sched.Task) error, opts ...Option) (*Failure, Stats) {
 	c := newConfig(opts)
 	var stats Stats
 	var learned uint64 // the most steps of a run so far
-	for i := range c.seeds {
+	for i := c.shard; i < c.seeds; i += c.shards {
 		seed := c.first + uint64(i)
 		strat := c.strategy
 		if strat.depth > 0 && strat.steps == 0 {
@@ -219,7 +221,7 @@ func Explore(body func(*sched.Task) error, opts ...Option) (*Failure, Stats) {
 			continue
 		}
 		f := &Failure{
-			Seed: seed, Run: i + 1, Strategy: strat, Step: r.stats.Steps, Steps: r.stats.Steps,
+			Seed: seed, Run: stats.Runs, Strategy: strat, Step: r.stats.Steps, Steps: r.stats.Steps,
 			Checksum: r.stats.Checksum, Virtual: r.stats.Virtual, Err: r.err,
 		}
 		if nd != nil {
