@@ -265,7 +265,7 @@ func (s *state) run(ctx context.Context, main func(*Task) error) error {
 		go w.main(&wg)
 	}
 	if d := s.dog(); d != nil {
-		return d.wait()
+		return d.wait(w0)
 	}
 	wg.Wait()
 	s.pool.wg.Wait()

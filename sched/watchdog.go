@@ -46,7 +46,7 @@ var ErrWatchdog = errors.New("sched: watchdog")
 // of the run's tasks until then are not gathered.
 type WatchdogError struct {
 	Limit   time.Duration
-	Step    uint64        // the step at which the task was resumed
+	Step    uint64        // the step at which the task was resumed, or 0
 	Virtual time.Duration // the virtual time then, from SimEpoch
 	// ID and Name are the task's, or 0 and "" if no task had run: the time
 	// went in the scheduler's own calls (a Chooser, a Tracer).
@@ -65,7 +65,7 @@ func (e *WatchdogError) Error() string {
 	var b bytes.Buffer
 	switch {
 	case e.ID == 0:
-		fmt.Fprintf(&b, "sched: watchdog: no step for %v of real time, at step %d, before any task ran: a Chooser or a Tracer that does not return?", e.Limit, e.Step)
+		fmt.Fprintf(&b, "sched: watchdog: no step for %v of real time, before any task ran: a Chooser or a Tracer that does not return?", e.Limit)
 	case e.afterTask:
 		fmt.Fprintf(&b, "sched: watchdog: no step for %v of real time after task %s ran from step %d (virtual time +%v) and gave control back: a Chooser or a Tracer that does not return?",
 			e.Limit, taskLabel(e.ID, e.Name), e.Step, e.Virtual)
@@ -180,9 +180,10 @@ func (d *watchdog) end(s *state) {
 // should not pay for a new one.
 var tickers sync.Pool
 
-// wait waits for the run to end (end) and returns its error; or, if its
-// beats stop for the limit, gives it up and returns a *WatchdogError.
-func (d *watchdog) wait() error {
+// wait waits for the run, whose worker is w, to end (end) and returns its
+// error; or, if its beats stop for the limit, gives it up and returns a
+// *WatchdogError.
+func (d *watchdog) wait(w *worker) error {
 	period := d.limit / 4
 	tick, _ := tickers.Get().(*time.Ticker)
 	if tick == nil {
@@ -213,29 +214,28 @@ func (d *watchdog) wait() error {
 		if now.Sub(since) >= d.limit {
 			d.last = d.recs[last%2]
 			d.fired.Store(true)
-			return d.report()
+			return d.report(w)
 		}
 	}
 }
 
-// report describes the run given up, at its last beat.
-func (d *watchdog) report() *WatchdogError {
+// report describes the run given up, at its last beat; w is its worker.
+func (d *watchdog) report(w *worker) *WatchdogError {
 	r := d.last
 	e := &WatchdogError{Limit: d.limit, Step: r.step, Virtual: time.Duration(r.now), ended: d.done}
 	if r.task != nil {
 		e.ID, e.Name = r.task.id, r.task.name
 	}
-	if r.co == nil {
-		return e
-	}
 	all := allStacks()
-	var suspended bool
-	e.Stack, suspended = goroutineOf(all, "sched.(*coroutine).Run", r.co)
+	suspended := true
+	if r.co != nil {
+		e.Stack, suspended = goroutineOf(all, "sched.(*coroutine).Run", r.co)
+	}
 	if suspended {
-		// The task's goroutine is switched out: the time went in the
-		// worker's, in the scheduler's own calls.
-		e.afterTask = true
-		e.Stack, _ = goroutineOf(all, "sched.(*worker).main", r.co.home)
+		// No task's goroutine runs: the time went in the worker's, in the
+		// scheduler's own calls.
+		e.afterTask = r.task != nil
+		e.Stack, _ = goroutineOf(all, "sched.(*worker).main", w)
 	}
 	return e
 }

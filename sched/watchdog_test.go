@@ -124,22 +124,30 @@ func TestWatchdogDeferred(t *testing.T) {
 // A Chooser that does not return is the scheduler's fault, not the task's
 // that ran before it.
 func TestWatchdogChooser(t *testing.T) {
-	ch := make(chan struct{})
-	s := sched.New(sched.Deterministic(&blockAt{step: 3, ch: ch}), sched.Watchdog(watchdogLimit))
-	err := s.Run(func(t *sched.Task) error {
-		for range 5 {
-			t.Yield()
+	for _, tt := range []struct {
+		step int
+		says string
+	}{
+		{1, "no step for 250ms of real time, before any task ran: a Chooser or a Tracer that does not return?"},
+		{3, "after task 1 (main) ran from step 2 (virtual time +0s) and gave control back: a Chooser or a Tracer that does not return?"},
+	} {
+		ch := make(chan struct{})
+		s := sched.New(sched.Deterministic(&blockAt{step: tt.step, ch: ch}), sched.Watchdog(watchdogLimit))
+		err := s.Run(func(t *sched.Task) error {
+			for range 5 {
+				t.Yield()
+			}
+			return nil
+		})
+		close(ch)
+		var we *sched.WatchdogError
+		if !errors.As(err, &we) {
+			t.Fatalf("Run returned %v, want a *WatchdogError", err)
 		}
-		return nil
-	})
-	close(ch)
-	var we *sched.WatchdogError
-	if !errors.As(err, &we) {
-		t.Fatalf("Run returned %v, want a *WatchdogError", err)
-	}
-	<-we.Ended()
-	if !strings.Contains(we.Error(), "a Chooser or a Tracer that does not return?") || !bytes.Contains(we.Stack, []byte("sched_test.(*blockAt).Choose")) {
-		t.Fatalf("%v", we)
+		<-we.Ended()
+		if !strings.Contains(we.Error(), tt.says) || !bytes.Contains(we.Stack, []byte("sched_test.(*blockAt).Choose")) {
+			t.Fatalf("step %d: %v", tt.step, we)
+		}
 	}
 }
 
