@@ -165,5 +165,8 @@
 //
 // A step is a choice and a task switch. PCT looks at every runnable task at
 // every step, which a hundred runnable tasks make dearer. At 5 µs a run, the
-// 10,000 seeds of a small program take a twentieth of a second.
+// 10,000 seeds of a small program take a twentieth of a second. The
+// watchdog that Explore gives every run costs two allocations a run (a
+// channel, and the option), a ticker from a pool, and a few stores a step:
+// the ping-pong with sched.Watchdog is within 1% of the one without.
 package simtest

@@ -25,7 +25,7 @@ type config struct {
 	traceLines int
 	parkOnly   bool
 	watchdog   time.Duration
-	shard      int // Shard: this one of shards
+	shard      int // Shard(shard, shards): the seeds to run
 	shards     int
 }
 

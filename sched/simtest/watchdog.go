@@ -55,11 +55,10 @@ func (c *config) traceStalled(body func(*sched.Task) error, f *Failure, we *sche
 				r.stats.Steps, r.err)
 		}
 	}
-	who := "no task"
+	what := "the run makes no step"
 	if we.ID != 0 {
-		who = "task " + taskLabel(we.ID, we.Name)
+		what = fmt.Sprintf("task %s runs, and does not give control back", taskLabel(we.ID, we.Name))
 	}
-	tr.add(fmt.Appendf(nil, "step %d +%v: %s runs, and does not give control back: the watchdog gave the run up after %v\n",
-		f.Steps, we.Virtual, who, we.Limit))
+	tr.add(fmt.Appendf(nil, "step %d +%v: %s: the watchdog gave the run up after %v\n", f.Steps, we.Virtual, what, we.Limit))
 	f.Trace = tr.String()
 }
