@@ -151,15 +151,20 @@ func TestWatchdogChooser(t *testing.T) {
 	}
 }
 
-// A run that takes long, step by step, is not stopped: only steps that stop
-// are.
-func TestWatchdogSlowSteps(t *testing.T) {
+// A watched run that ends returns its own result, however long it takes in
+// virtual time.
+func TestWatchdogQuiet(t *testing.T) {
 	s := sched.New(sched.Deterministic(first{}), sched.Watchdog(time.Hour))
-	if err := s.Run(func(t *sched.Task) error {
-		t.Go(func(t *sched.Task) error { return nil })
-		return t.Sleep(time.Hour)
-	}); err != nil {
-		t.Fatal(err)
+	err := s.Run(func(t *sched.Task) error {
+		t.GoNamed("sleeper", func(t *sched.Task) error {
+			t.Sleep(time.Hour)
+			return errors.New("woke")
+		})
+		return nil
+	})
+	var te *sched.TaskError
+	if !errors.As(err, &te) || te.Name != "sleeper" || errors.Is(err, sched.ErrWatchdog) || s.LastRun().Virtual != time.Hour {
+		t.Fatalf("Run returned %v, %+v", err, s.LastRun())
 	}
 }
 
