@@ -17,8 +17,8 @@ import (
 // *WatchdogError instead of hanging. The error names the task, the step at
 // which it was resumed and the virtual time then, and gives the stack of the
 // goroutine that runs it. The watchdog fires between d and 1.25·d after the
-// last step; a moment in which the watchdog itself could not run (a machine
-// too busy, a process stopped) does not count.
+// last step, not counting a moment in which the watchdog itself could not
+// run (a machine too busy, a process stopped).
 //
 // Go cannot stop a goroutine from outside, so Run gives the run up: the
 // task's goroutine is abandoned, spinning or blocked, and the run's other
@@ -29,8 +29,8 @@ import (
 // stay until the program exits.
 //
 // A watched run costs a channel and a ticker, taken from a pool, and a few
-// stores per step. The default, 0, is no watchdog. It applies to deterministic mode
-// only; it panics if d < 0.
+// stores per step. The default, 0, is no watchdog. It applies to
+// deterministic mode only; it panics if d < 0.
 func Watchdog(d time.Duration) Option {
 	if d < 0 {
 		panic(fmt.Sprintf("sched: Watchdog(%v): need 0 or more", d))
@@ -184,7 +184,7 @@ var tickers sync.Pool
 // error; or, if its beats stop for the limit, gives it up and returns a
 // *WatchdogError.
 func (d *watchdog) wait(w *worker) error {
-	period := d.limit / 4
+	period := max(d.limit/4, 1)
 	tick, _ := tickers.Get().(*time.Ticker)
 	if tick == nil {
 		tick = time.NewTicker(period)
