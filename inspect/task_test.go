@@ -12,6 +12,7 @@ import (
 	"github.com/weavert/weave/inspect"
 	"github.com/weavert/weave/proc"
 	"github.com/weavert/weave/sched"
+	"github.com/weavert/weave/socket"
 )
 
 // Tasks talk to a child through Peers that tasks read on both sides: the
@@ -129,4 +130,49 @@ func TestRecvTaskMisuse(t *testing.T) {
 	if s, _ := v.(string); !strings.Contains(s, "call Recv") {
 		t.Errorf("panic %v, want one that says to call Recv", v)
 	}
+}
+
+// A snapshot says where each locked thread sleeps in the kernel: a thread
+// with nothing to run, in a run that waits on a socket, waits in the
+// scheduler's poller, in epoll_wait.
+func TestIdleThreadInPoller(t *testing.T) {
+	rec := inspect.NewRecorder(inspect.Config{Name: "poller", Threads: 2, LockedThreads: true})
+	defer rec.Close()
+	var idle inspect.Thread
+	err := sched.New(sched.Threads(2), sched.LockThreads(), sched.WithTracer(rec)).Run(func(task *sched.Task) error {
+		l, err := socket.Listen(task, "tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		h := sched.Spawn(task, func(task *sched.Task) (struct{}, error) {
+			_, err := l.Accept(task)
+			return struct{}{}, err
+		})
+		// This task runs on one thread; the other, once the accepting task
+		// parked, has nothing to run: ask until it sleeps.
+		for try := 0; try < 10_000 && !inEpoll(idle.OSWait); try++ {
+			tree := inspect.Snapshot(context.Background(), inspect.Options{})
+			for _, th := range ownScheduler(t, tree, "poller").Threads {
+				if th.State == "idle" {
+					idle = th
+				}
+			}
+		}
+		l.Close()
+		h.Wait(task)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idle.OSState != "S" || !inEpoll(idle.OSWait) {
+		t.Errorf("the idle thread: %+v, want sleeping in epoll_wait", idle)
+	}
+}
+
+// inEpoll reports whether wait, a wait channel, is epoll_wait's: the kernel
+// names it do_epoll_wait, or ep_poll in other versions.
+func inEpoll(wait string) bool {
+	return strings.Contains(wait, "epoll") || strings.Contains(wait, "ep_poll")
 }
