@@ -113,7 +113,8 @@ func bar(tasks []inspect.Task) string {
 // summary makes the design's point with the demo's own numbers: the task
 // switches each process made against the kernel's context switches of the
 // same processes, all their threads and the scheduler's threads alone.
-func (d *demo) summary(tree *inspect.Tree, elapsed time.Duration, interrupted bool) string {
+func (d *demo) summary(end ending, interrupted bool) string {
+	tree, elapsed := end.tree, end.elapsed
 	var b strings.Builder
 	how := "ran"
 	if interrupted {
