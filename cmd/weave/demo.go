@@ -160,9 +160,12 @@ func (d *demo) run(ctx context.Context, live net.Listener, trace *traceOut) (err
 		}
 		end.elapsed = time.Since(d.start)
 		// The children wait for their next job: their counters stand
-		// still.
+		// still, and their threads are idle.
 		end.tree, _ = sched.Await(t, func(ctx context.Context) (*inspect.Tree, error) {
 			return inspect.Snapshot(ctx, inspect.Options{Timeout: 5 * time.Second}), nil
+		})
+		end.idle, _ = sched.Await(t, func(context.Context) ([]childIdle, error) {
+			return d.idleThreads(end.tree), nil
 		})
 		if trace != nil {
 			_, err := sched.Await(t, func(context.Context) (struct{}, error) { return struct{}{}, trace.write() })
@@ -188,6 +191,7 @@ func (d *demo) run(ctx context.Context, live net.Listener, trace *traceOut) (err
 type ending struct {
 	elapsed time.Duration
 	tree    *inspect.Tree
+	idle    []childIdle
 }
 
 // childName names child i in the tree.
@@ -394,4 +398,63 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// childIdle is where a child's scheduler threads sleep in the kernel once
+// the work is over.
+type childIdle struct {
+	name    string
+	pid     int
+	threads []idleThread
+	settled bool // the threads were all found asleep, twice alike
+	err     error
+}
+
+// idleThread is one scheduler thread of a child, and its wait channel.
+type idleThread struct {
+	index, tid int
+	wait       string // "" if it was not asleep
+}
+
+// idleThreads says, for each child of tree, where its scheduler threads
+// sleep in the kernel: the wait channel of each thread, read by this
+// process from the child's /proc (proc.Thread.WaitChannel), so that the
+// reading wakes nothing in the child, as a request would. The threads are
+// the snapshot's, by TID. A child that has just answered is read again
+// until two readings some milliseconds apart agree, every scheduler thread
+// asleep with the same context switches, for at most a second.
+func (d *demo) idleThreads(tree *inspect.Tree) []childIdle {
+	var idle []childIdle
+	for i, c := range tree.Process.Children {
+		ci := childIdle{name: c.Name, pid: c.PID}
+		if c.Process == nil || len(c.Process.Schedulers) == 0 || i >= len(d.procs) {
+			ci.err = errors.New(c.Error)
+			idle = append(idle, ci)
+			continue
+		}
+		var prev map[int]proc.Thread
+		for try := 0; try < 200 && !ci.settled; try++ {
+			if try > 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			st, err := d.procs[i].Stat()
+			if err != nil {
+				ci.err = err
+				break
+			}
+			now := map[int]proc.Thread{}
+			for _, th := range st.Threads {
+				now[th.TID] = th
+			}
+			ci.threads, ci.settled = ci.threads[:0], true
+			for _, th := range c.Process.Schedulers[0].Threads {
+				k, was := now[th.TID], prev[th.TID]
+				ci.threads = append(ci.threads, idleThread{index: th.Index, tid: th.TID, wait: k.WaitChannel})
+				ci.settled = ci.settled && th.TID != 0 && k.State == 'S' && k == was
+			}
+			prev = now
+		}
+		idle = append(idle, ci)
+	}
+	return idle
 }
