@@ -28,6 +28,19 @@
 // polled). A client writes to the store, the leader's process is killed,
 // and the client finds the new leader, which has every acknowledged write;
 // the killed replica restarts from its file and catches up.
+//
+// The tests (sim_test.go) run the same replicas, unchanged, as hosts of a
+// simulated world of package simtest: their sockets are the world's
+// network, their Disk is the host's simulated disk (simtest.DiskOf), and
+// the world crashes and restarts them, cuts them off, resets their
+// connections and slows their links, all from a seed. Clients record what
+// they asked and what they got, and simtest.CheckLinearizable judges the
+// history.
+//
+//	go test ./examples/kv -run TestSim -weave.seeds=10000
+//
+// runs 10,000 seeds of the simulation instead of the test's default 200
+// (about four minutes).
 package main
 
 import (
