@@ -35,7 +35,10 @@
 // the world crashes and restarts them, cuts them off, resets their
 // connections and slows their links, all from a seed. Clients record what
 // they asked and what they got, and simtest.CheckLinearizable judges the
-// history.
+// history. Config.EarlyAck is a bug of the kind that replicated stores ship
+// with, a leader that answers before a majority has a write: the simulation
+// finds it within a few seeds, and the failing run's trace shows the fault
+// that lost the write, a crash or a partition of the leader.
 //
 //	go test ./examples/kv -run TestSim -weave.seeds=10000
 //

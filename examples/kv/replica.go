@@ -29,6 +29,13 @@ type Config struct {
 	// election.
 	Heartbeat       time.Duration
 	ElectionTimeout time.Duration
+
+	// EarlyAck is a bug: a leader answers a request as soon as the entry is
+	// on its own disk, before a majority has it, as a primary that
+	// replicates to its backups asynchronously does. A leader that crashes,
+	// or is cut off, before the others have the entry then loses a write it
+	// acknowledged: the next leader never had it.
+	EarlyAck bool
 }
 
 // Serve runs a replica of cfg on the listener l until t's context ends,
@@ -176,7 +183,11 @@ func (r *replica) run(t *sched.Task) error {
 		if r.role == leader {
 			r.advanceCommit()
 		}
-		r.apply(r.commit)
+		upTo := r.commit
+		if r.cfg.EarlyAck && r.role == leader {
+			upTo = r.durable // the bug
+		}
+		r.apply(upTo)
 		r.compact()
 		r.flush(t)
 	}
@@ -389,6 +400,11 @@ func (r *replica) truncate(i uint64) {
 	// A copy: messages not sent yet hold slices of the old log, and the
 	// entries that replace these must not show through them.
 	r.log = slices.Clone(r.log[:i-r.snapIndex-1])
+	if i <= r.applied {
+		// Only with EarlyAck, which applies entries not committed: apply
+		// the log again from the snapshot.
+		r.kv, r.applied = maps.Clone(r.snap), r.snapIndex
+	}
 }
 
 func (r *replica) appendResponse(m msg) {

@@ -2,8 +2,13 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +38,7 @@ func (s simDisk) Store(t *sched.Task, data []byte) error {
 type sim struct {
 	duration time.Duration // how long the clients work, in virtual time
 	clients  int
+	earlyAck bool // the replicas have the bug
 	noCheck  bool // leave the history unchecked
 }
 
@@ -79,7 +85,7 @@ func (s sim) run(t *sched.Task) (simStats, error) {
 				return err
 			}
 			return Serve(t, l, Config{
-				ID: i, Peers: peers,
+				ID: i, Peers: peers, EarlyAck: s.earlyAck,
 				Disk: simDisk{simtest.DiskOf(t)},
 				Rand: rand.New(rand.NewPCG(w.Rand().Uint64(), uint64(i))),
 			})
@@ -182,6 +188,54 @@ func TestSim(t *testing.T) {
 	t.Logf("%d runs, %v of virtual time, %d steps: %d operations, %d done, %d not done, %d of unknown outcome",
 		stats.Runs, stats.Virtual.Round(time.Second), stats.Steps, total.ops, total.ok, total.notDone, total.unknown)
 }
+
+// TestSimEarlyAck runs the store with the bug of Config.EarlyAck under the
+// same chaos. simtest.Run must fail within 1,000 seeds, with a history that
+// is not linearizable, the command that replays the failing seed (in this
+// test), and a trace that shows the faults. The test passes when it does,
+// and logs the report.
+func TestSimEarlyAck(t *testing.T) {
+	s := sim{duration: 10 * time.Second, clients: 3, earlyAck: true}
+	trace := filepath.Join(t.TempDir(), "trace.txt")
+	if f := flag.Lookup("weave.trace").Value.String(); f != "" {
+		trace = f // -weave.trace overrides TraceFile
+	}
+	r := &fatalRecorder{TB: t}
+	simtest.Run(r, func(t *sched.Task) error {
+		_, err := s.run(t)
+		return err
+	}, simtest.Seeds(1000), simtest.TraceFile(trace))
+	if r.report == "" {
+		t.Fatal("simtest.Run passed the store with the bug (1,000 seeds, unless -weave.seed or -weave.seeds say otherwise)")
+	}
+	t.Logf("simtest.Run failed, as it should:\n%s", r.report)
+	for _, want := range []string{
+		"history not linearizable", // simtest.ErrNotLinearizable
+		"replay: go test ./examples/kv -run '^TestSimEarlyAck$' -weave.seed=",
+	} {
+		if !strings.Contains(r.report, want) {
+			t.Errorf("the report does not say %q", want)
+		}
+	}
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	faults := regexp.MustCompile(`(?m)^step \d+ \+\S+: fault: .*$`).FindAllString(string(b), -1)
+	if len(faults) == 0 {
+		t.Fatalf("the trace shows no fault:\n%s", b)
+	}
+	t.Logf("the faults of the failing run:\n%s", strings.Join(faults, "\n"))
+}
+
+// fatalRecorder is a test whose Fatalf records the report instead of
+// failing: a test that wants simtest.Run to fail.
+type fatalRecorder struct {
+	testing.TB
+	report string
+}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) { r.report = fmt.Sprintf(format, args...) }
 
 // BenchmarkSimTenMinutes simulates ten minutes of virtual time of the
 // cluster under chaos with three clients, about 38,000 operations, a seed
