@@ -237,7 +237,10 @@
 // Deterministic(ch) makes a run reproducible: one thread, the next task
 // chosen by ch among the runnable ones at every step, a virtual clock that
 // moves only when nothing is runnable, no Await, and a checksum of every
-// decision (LastRun). MaxSteps stops a run that never ends. Package
+// decision (LastRun). MaxSteps stops a run that never ends, Watchdog one
+// whose task never gives control back (a loop that does not yield, a Go
+// channel, a blocking system call): Run returns with the task's stack, and
+// abandons its goroutine. Package
 // sched/simtest builds on it: it runs a test under many seeds and
 // strategies and replays a failing schedule exactly.
 //

@@ -337,12 +337,14 @@ func (f *FD) SetDeadline(when time.Time) error {
 
 func (f *FD) setDeadline(d *fdDir, when time.Time) error {
 	s := f.s
-	s.timers.remove(&d.timer)
+	// Under f.mu, so that two calls at once, or a call and Close, arm the
+	// timer once at most: f.mu comes before the timer heap's lock.
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
 		return net.ErrClosed
 	}
+	s.timers.remove(&d.timer)
 	d.expired = false
 	var woken taskList
 	if !when.IsZero() {
@@ -352,9 +354,7 @@ func (f *FD) setDeadline(d *fdDir, when time.Time) error {
 			d.wakeAll(&woken)
 		} else {
 			d.timer.seq++
-			f.mu.Unlock()
 			s.addTimer(&d.timer, at)
-			return nil
 		}
 	}
 	f.mu.Unlock()
@@ -390,9 +390,9 @@ func (f *FD) Close() error {
 		return net.ErrClosed
 	}
 	s := f.s
+	f.mu.Lock()
 	s.timers.remove(&f.r.timer)
 	s.timers.remove(&f.w.timer)
-	f.mu.Lock()
 	f.closed = true
 	var woken taskList
 	f.r.wakeAll(&woken)

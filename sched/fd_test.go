@@ -452,3 +452,37 @@ func TestFDWaitVisible(t *testing.T) {
 		})
 	}
 }
+
+// Deadlines set from two threads at once, and a Close among them, leave the
+// FD usable until it is closed and the run free to end.
+func TestFDDeadlinesAtOnce(t *testing.T) {
+	err := sched.New(sched.Threads(2)).Run(func(task *sched.Task) error {
+		r, w := pipe(t, task)
+		defer w.Close()
+		g := sched.NewGroup(task)
+		for range 2 {
+			g.Go(task, func(task *sched.Task) error {
+				for i := range 2000 {
+					r.SetReadDeadline(task.Now().Add(time.Duration(i%7) * time.Hour))
+					if i%100 == 0 {
+						task.Yield()
+					}
+				}
+				return nil
+			})
+		}
+		g.Go(task, func(task *sched.Task) error {
+			_, err := r.Read(task, make([]byte, 1))
+			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return fmt.Errorf("the read: %v", err)
+			}
+			return nil
+		})
+		task.Yield()
+		r.Close()
+		return g.Wait(task)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

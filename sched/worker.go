@@ -146,6 +146,10 @@ func (w *worker) main(wg *sync.WaitGroup) {
 			go w.main(wg)
 			return
 		}
+		if d := w.s.dog(); d != nil {
+			d.end(w.s) // the watcher waits for that, not for wg
+			return
+		}
 		wg.Done()
 	}()
 	if w.s.locked {
@@ -230,7 +234,7 @@ func (w *worker) resumed(t *Task) {
 	t.budget = budgetPerRun
 	t.resumes++
 	if w.s.mode == modeSim {
-		w.s.sim.cur = t
+		w.s.sim.resume(t)
 	}
 	if w.s.tracer != nil {
 		w.s.tracer.Resume(t, w.id)

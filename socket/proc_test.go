@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"testing"
 
@@ -22,6 +23,14 @@ func procPair(t *testing.T) (*proc.Conn, *proc.Conn) {
 		t.Fatal(err)
 	}
 	return proc.NewConn(os.NewFile(uintptr(fds[0]), "a"), 0), proc.NewConn(os.NewFile(uintptr(fds[1]), "b"), 0)
+}
+
+// procConn returns a ProcConn of task's run, and the proc.Conn at the other
+// end of its socketpair.
+func procConn(t *testing.T, task *sched.Task) (*socket.ProcConn, *proc.Conn, error) {
+	a, b := procPair(t)
+	pa, err := socket.Proc(task, a)
+	return pa, b, err
 }
 
 // Two tasks talk over proc.Conns with no goroutine: messages of every size
@@ -116,4 +125,38 @@ func TestProcConnCancelClose(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A frame and the end of the stream that arrive together, before the poller
+// takes their edge, are both seen: the read that took the frame does not
+// stand for the end. On one thread, the peer's Send and Close both happen
+// before the worker polls.
+func TestProcConnEndAfterFrame(t *testing.T) {
+	run(t, func(task *sched.Task) error {
+		pa, b, err := procConn(t, task)
+		if err != nil {
+			return err
+		}
+		defer pa.Close()
+		h := sched.Spawn(task, func(task *sched.Task) ([]string, error) {
+			var got []string
+			for {
+				m, err := pa.Recv(task)
+				if err != nil {
+					return got, err
+				}
+				got = append(got, string(m))
+			}
+		})
+		task.Yield() // the reader parks in Recv
+		if err := b.Send([]byte("last")); err != nil {
+			return err
+		}
+		b.Close()
+		got, err := h.Wait(task)
+		if !errors.Is(err, io.EOF) || len(got) != 1 || got[0] != "last" {
+			return fmt.Errorf("got %q, then %v; want \"last\", then io.EOF", got, err)
+		}
+		return nil
+	}, sched.Threads(1))
 }

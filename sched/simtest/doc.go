@@ -53,15 +53,22 @@
 //     left that could wake them (sched.ErrLeak, from the Group's Wait);
 //     they are unwound and reported once, there;
 //   - the run took more than MaxSteps steps: a livelock, or a loop that
-//     yields forever (sched.ErrStepLimit).
+//     yields forever (sched.ErrStepLimit);
+//   - a task kept its goroutine for the Watchdog's limit of real time, 10 s
+//     by default, without giving control back: a loop that neither yields
+//     nor parks, a receive from a Go channel, time.Sleep, a system call
+//     that blocks (sched.ErrWatchdog). See "Tasks that never give control
+//     back" below.
 //
 // The Failure names the seed, the strategy (a PCT strategy with its run
 // length fixed, as the failing run used it), the step at which the first task
 // failed, the checksum, and the error, with the sched report of every task
 // involved. Explore then runs the seed once more with a tracer: Failure.Trace
-// has the run's events, one a line, each with its step and virtual time,
-// and Failure.Replayed says whether the second run differed from the first
-// (it never does for a deterministic program).
+// has the run's events, one a line, each with its step and virtual time (the
+// last 10,000 of them, after a line that counts the others: TraceLines),
+// and Failure.Replayed says whether the second run differed from the first:
+// ended another way, passed, or made other choices (it never does for a
+// deterministic program).
 //
 // # In tests
 //
@@ -203,6 +210,25 @@
 // verdict a function of the history: a seed replays to the same one, on any
 // machine. The checker is porcupine (github.com/anishathalye/porcupine).
 //
+// # Sharding
+//
+// -weave.shard=i/n (or the Shard option) spreads an exploration over n
+// machines or processes: shard i, from 0, runs the seeds FirstSeed+i,
+// FirstSeed+i+n, FirstSeed+i+2n, ... of the exploration's Seeds, so that
+// the n shards between them run each of its seeds exactly once, and each
+// starts with low seeds. Seeds and -weave.seeds count the seeds of the
+// whole exploration, not of a shard. Each shard stops at its own first
+// failure, whose replay command names its seed alone:
+//
+//	go test ./bank -run '^TestTransfer$' -weave.seeds=100000 -weave.shard=3/8
+//
+// A seed names the same run on every machine, whatever its GOMAXPROCS or
+// its number of cores: the run has one thread, and its choices come from
+// the seed alone (TestChecksumAcrossProcesses runs seeds again in other
+// processes, with other GOMAXPROCS, and compares their checksums). Only PCT's
+// learned run length depends on the runs before, within the shard; a
+// failure records the length it used.
+//
 // # Nondeterminism
 //
 // A seed fixes the run only if the program's own choices are fixed too. A
@@ -210,7 +236,35 @@
 // goroutine outside the run decide which task to wake, runs differently
 // under the same seed. CheckDeterminism runs each seed twice, records the
 // runnable tasks and the choice at every step, and reports the first step
-// that differs, with both sides, as a *NondeterminismError.
+// that differs, with both sides, as a *NondeterminismError; if the two runs
+// made the same choices, it compares how they ended too: their checksums,
+// and whether each passed or failed, with what kind of failure and what
+// error (with the addresses and goroutine numbers that change from run to
+// run blanked out). A program whose result, not its scheduling, depends on
+// the real clock or on state kept from one run to the next is caught there.
+// Without CheckDeterminism, the second run that traces a failure still
+// says, in Failure.Replayed, that it passed or failed another way.
+//
+// # Tasks that never give control back
+//
+// A step ends only when the running task gives control back to the
+// scheduler: a task that spins in `for !done {}`, or blocks outside it, on a
+// Go channel, in time.Sleep or in a system call, stops the run, and no
+// step limit can end it. A real-time watchdog can: when the run's steps
+// stop for its limit (Watchdog, DefaultWatchdog), Explore and Run return
+// with a failure of kind "watchdog", a *sched.WatchdogError that names the
+// task, the step and the virtual time, with the stack of the task's
+// goroutine, and the replay command. The trace ends at that step: the
+// second run that makes it stops right before it, rather than stalling
+// again, and CheckDeterminism does not run it twice.
+//
+// Go cannot stop a goroutine from outside. The task's goroutine is
+// abandoned, spinning or blocked, with the run's other goroutines behind
+// it, until the test binary exits; the failing test reports the replay
+// command as usual. If the task ever gives control back, the run ends at
+// its next step, and its goroutines return. A test that ends with goleak's
+// check, and fails by a watchdog on purpose, must let the task go (close the
+// channel it waits on) or ignore the goroutines left (goleak.IgnoreCurrent).
 //
 // # What the body must do
 //
@@ -237,5 +291,8 @@
 // every step, which a hundred runnable tasks make dearer. At 5 µs a run, the
 // 10,000 seeds of a small program take a twentieth of a second. A History
 // takes no scheduling step. Checking the history of a run of clients that
-// each wait for their answers costs about one and a half times the run.
+// each wait for their answers costs about one and a half times the run. The
+// watchdog that Explore gives every run costs two allocations a run (a
+// channel, and the option), a ticker from a pool, and a few stores a step:
+// the ping-pong with sched.Watchdog is within 1% of the one without.
 package simtest
