@@ -237,7 +237,7 @@ func (s *state) close(c *coroutine, w *worker) {
 		t.state, t.w, t.unwinding = stateRunning, w, true
 	}
 	if d := s.dog(); d != nil {
-		d.beat(s.sim, t, c) // its deferred calls run now: they may hang too
+		d.beat(s.sim, t, c, nil) // its deferred calls run now: they may hang too
 	}
 	c.closing = true
 	if !c.e.Close() {

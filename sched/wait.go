@@ -250,6 +250,9 @@ func (t *Task) park(kind WaitKind, what waitable, unlock sync.Locker) intr {
 				loopPanicked(recover())
 			}
 		}()
+		if w.s.mode == modeSim {
+			w.s.sim.acting(t)
+		}
 		w.suspended(t)
 		for {
 			n := w.handoff

@@ -91,7 +91,8 @@ func (e *WatchdogError) Ended() <-chan struct{} { return e.ended }
 
 // watchdog watches a deterministic run: Run's goroutine waits for the run,
 // whose worker ends it on its own goroutine (end), and looks every quarter
-// of the limit at beats, which every resume of a task moves (wait).
+// of the limit at beats, which every resume of a task moves, and every stop
+// of a task that then runs the worker's loop itself (wait).
 //
 // Rejected: recording the goroutine ID of each coroutine as it starts, to
 // find its stack later (runtime.Stack of its own goroutine, then parsing):
@@ -118,7 +119,11 @@ type watchdog struct {
 // beatRecord is where a run was at a beat.
 type beatRecord struct {
 	task *Task      // the task resumed, or nil
-	co   *coroutine // the coroutine that runs it, or that the end of the run closes
+	co   *coroutine // the coroutine that runs it, or that the end of the run closes; nil once it gave control back
+	// loop is the coroutine whose goroutine runs the worker's loop once the
+	// task gives control back: the task acting for its worker, or the one
+	// that resumed it (Task.park); nil for the worker's own goroutine.
+	loop *coroutine
 	step uint64
 	sum  uint64
 	now  int64
@@ -136,18 +141,33 @@ func (s *state) dog() *watchdog {
 func (m *sim) resume(t *Task) {
 	m.cur = t
 	if m.dog != nil {
-		m.dog.beat(m, t, t.co)
+		loop := t.w.direct // the goroutine t switches back to, if not the worker's
+		if loop == t.co {
+			loop = nil // t will act itself, and beat then (acting)
+		}
+		m.dog.beat(m, t, t.co, loop)
 	}
 }
 
-// beat records that t runs on c from now on: a resume, or the close of c
-// at the end of the run (t nil if c is free).
-func (d *watchdog) beat(m *sim, t *Task, c *coroutine) {
+// acting records, for a watchdog, that t gave control back, and that its
+// own goroutine runs the worker's loop from now on (Task.park). Without
+// it, a Chooser or a Tracer that hangs there would pass for t running.
+func (m *sim) acting(t *Task) {
+	if m.dog != nil {
+		m.dog.beat(m, t, nil, t.co)
+	}
+}
+
+// beat records that t runs on c from now on, and that the worker's loop
+// runs on loop's goroutine once t gives control back (nil: the worker's
+// own): a resume, t acting for its worker (c nil), or the close of c at the
+// end of the run (t nil if c is free).
+func (d *watchdog) beat(m *sim, t *Task, c, loop *coroutine) {
 	if d.fired.Load() {
 		return
 	}
 	d.n++
-	d.recs[d.n%2] = beatRecord{task: t, co: c, step: m.step, sum: m.sum, now: m.now}
+	d.recs[d.n%2] = beatRecord{task: t, co: c, loop: loop, step: m.step, sum: m.sum, now: m.now}
 	d.beats.Store(d.n)
 }
 
@@ -232,10 +252,14 @@ func (d *watchdog) report(w *worker) *WatchdogError {
 		e.Stack, suspended = goroutineOf(all, "sched.(*coroutine).Run", r.co)
 	}
 	if suspended {
-		// No task's goroutine runs: the time went in the worker's, in the
-		// scheduler's own calls.
+		// No task's goroutine runs: the time went in the scheduler's own
+		// calls, on the goroutine that runs the worker's loop.
 		e.afterTask = r.task != nil
-		e.Stack, _ = goroutineOf(all, "sched.(*worker).main", w)
+		if r.loop != nil {
+			e.Stack, _ = goroutineOf(all, "sched.(*coroutine).Run", r.loop)
+		} else {
+			e.Stack, _ = goroutineOf(all, "sched.(*worker).main", w)
+		}
 	}
 	return e
 }

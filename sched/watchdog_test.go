@@ -122,23 +122,46 @@ func TestWatchdogDeferred(t *testing.T) {
 }
 
 // A Chooser that does not return is the scheduler's fault, not the task's
-// that ran before it.
+// that ran before it. It is found wherever the loop that calls it runs: on
+// the worker's goroutine, or on the goroutine of a task that stopped and runs
+// the loop itself, after that task or another one it resumed gave control
+// back.
 func TestWatchdogChooser(t *testing.T) {
-	for _, tt := range []struct {
-		step int
-		says string
-	}{
-		{1, "no step for 250ms of real time, before any task ran: a Chooser or a Tracer that does not return?"},
-		{3, "after task 1 (main) ran from step 2 (virtual time +0s) and gave control back: a Chooser or a Tracer that does not return?"},
-	} {
-		ch := make(chan struct{})
-		s := sched.New(sched.Deterministic(&blockAt{step: tt.step, ch: ch}), sched.Watchdog(watchdogLimit))
-		err := s.Run(func(t *sched.Task) error {
+	yields := func(t *sched.Task) error {
+		for range 5 {
+			t.Yield()
+		}
+		return nil
+	}
+	sends := func(t *sched.Task) error {
+		c := sched.NewChan[int](0)
+		t.GoNamed("receiver", func(t *sched.Task) error {
 			for range 5 {
-				t.Yield()
+				c.Recv(t)
 			}
 			return nil
 		})
+		for i := range 5 {
+			c.Send(t, i)
+		}
+		return nil
+	}
+	const after = "gave control back: a Chooser or a Tracer that does not return?"
+	for _, tt := range []struct {
+		step int
+		main func(*sched.Task) error
+		says string
+	}{
+		{1, yields, "no step for 250ms of real time, before any task ran: a Chooser or a Tracer that does not return?"},
+		{3, yields, "after task 1 (main) ran from step 2 (virtual time +0s) and " + after},
+		{2, sends, after},
+		{3, sends, after},
+		{4, sends, after},
+		{5, sends, after},
+	} {
+		ch := make(chan struct{})
+		s := sched.New(sched.Deterministic(&blockAt{step: tt.step, ch: ch}), sched.Watchdog(watchdogLimit))
+		err := s.Run(tt.main)
 		close(ch)
 		var we *sched.WatchdogError
 		if !errors.As(err, &we) {
