@@ -32,7 +32,9 @@ import (
 //     in modeSim, endLocked marks the run done and closes state.stop:
 //     parked workers return from park, and a worker about to park sees
 //     done.
-//  5. Workers return. Each worker's loop returns; with LockThreads, each
+//  5. Workers return. Each worker's loop returns (on one thread, a task
+//     whose goroutine runs the loop, Task.park, first switches to the
+//     worker's goroutine, where the loop returns); with LockThreads, each
 //     worker closes the coroutines created on its thread, on that thread,
 //     as the runtime requires (closeCoroutines).
 //  6. Await pool drained. run waits for the pool's goroutines, whose tasks
