@@ -318,20 +318,24 @@ func TestCancelledLockWaitsForItsHolder(t *testing.T) {
 				sched.NewChan[int](0).Recv(task) // until cancelled
 				return nil
 			})
-			var got atomic.Int32
+			var taken, got atomic.Int32
 			for _, lock := range []func(*sched.Task){
 				func(task *sched.Task) { mu.Lock(task); mu.Unlock() },
 				func(task *sched.Task) { rw.RLock(task); rw.RUnlock(task) },
 			} {
 				g.Go(task, func(task *sched.Task) error {
 					held.Recv(task)
+					taken.Add(1)
 					lock(task)
 					got.Add(1)
 					return nil
 				})
 			}
 			g.Go(task, func(task *sched.Task) error {
-				for held.Len() > 0 {
+				// Not until held is empty: on several threads, it may be
+				// empty because the holder has not sent yet, and the
+				// cancellation would end the receives, a cancellation point.
+				for taken.Load() < 2 {
 					task.Yield()
 				}
 				return errors.New("stop")
