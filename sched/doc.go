@@ -259,22 +259,32 @@
 //
 // # Costs
 //
-// Medians of 5 runs of `go test -run '^$' -bench . -count 5 ./sched/` on
-// the project's reference machine (2 cores, Go 1.26), each beside its
-// baseline from the same run:
+// Medians of 10 interleaved runs of `go test -run '^$' -bench . -benchtime
+// 300ms ./sched/` (12 runs of 500ms for spawning) on the project's reference
+// machine (2 cores, Go 1.26, shared with other work), each beside its
+// baseline from the same runs; a parked task's size after the other
+// benchmarks is from an earlier measurement:
 //
-//	Yield, two tasks on one thread        232 ns, 0 allocs  iter.Pull next 76 ns (3.05x)
-//	unbuffered Chan round trip, 1 thread  281 ns, 0 allocs  two goroutines 274 ns (1.03x)
-//	spawn and run 100,000 empty tasks     14.7 ms           go + sync.WaitGroup 41.1 ms (0.36x)
-//	  the same on Threads(1)              9.0 ms                                        (0.22x)
-//	uncontended Mutex Lock+Unlock         21.9 ns           sync.Mutex 12.3 ns (1.78x)
-//	Await of a function that returns      932 ns, 6 allocs  go + a channel 438 ns (2.13x)
-//	a parked task, stack included         3.7 KB alone, 4.4 KB after the other benchmarks
-//	CPU-bound tasks that yield            1.89x faster on Threads(2) than on Threads(1)
+//	Yield, two tasks on one thread        137 ns, 0 allocs  iter.Pull next 61 ns (2.25x)
+//	  per task switch                     69 ns             per coroutine switch 31 ns (2.25x)
+//	unbuffered Chan round trip, 1 thread  175 ns, 0 allocs  two goroutines 263 ns (0.67x)
+//	Select over two channels, 1 thread    151 ns, 0 allocs  two goroutines 235 ns (0.64x)
+//	spawn and run 100,000 empty tasks     13.9 ms           go + sync.WaitGroup 27.6 ms (0.50x)
+//	  the same on Threads(1)              11.3 ms                                       (0.41x)
+//	uncontended Mutex Lock+Unlock         10.1 ns           sync.Mutex 4.5 ns (2.2x)
+//	Await of a function that returns      776 ns, 6 allocs  go + a channel 407 ns (1.9x)
+//	a parked task, stack included         3.6 KB alone, 4.4 KB after the other benchmarks
+//	CPU-bound tasks that yield            1.90x faster on Threads(2) than on Threads(1)
 //
-// A Yield is four coroutine switches (task to worker, worker to the next
-// task, and back), where iter.Pull's next is two: the worker in the middle
-// sets the floor at 2x, and the runtime's coroswitch is most of what remains.
+// On one thread, a task switch is one coroutine switch (see Threads), where
+// iter.Pull's next is two, there and back: so a Yield between two tasks, two
+// task switches, has next as its floor, and half of next is the floor of a
+// task switch. The rest is the loop's bookkeeping (the run queue, the task's
+// state, the engine's status word) and the returns that the processor
+// mispredicts after each switch. A Chan round trip is two task switches,
+// two parks and two wakes, where two goroutines go through Go's scheduler
+// twice. With several threads a task switch is two coroutine switches,
+// through the worker's goroutine.
 // A spawned task costs 192 bytes until it parks. A million parked tasks
 // fit in 3.3 GB (TestMillionParkedTasks, WEAVE_MILLION=1). The Mutex pays
 // two atomic stores over sync.Mutex to know its holder, which is what makes
