@@ -108,12 +108,74 @@ func TestMeasureDropsWarmUp(t *testing.T) {
 	p := probe{name: "fake/switch", layer: "coroutine", unit: "ns", setup: func(n int) (func() (float64, error), func() string, error) {
 		return func() (float64, error) { v := vals[i]; i++; return v, nil }, func() string { return "note" }, nil
 	}}
-	row, err := measure(p, 1, 3)
+	rows, err := measure(p, 1, 3, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if row.Median != 4 || row.Min != 3 || row.Max != 5 || row.Tries != 3 || row.Note != "note" {
+	if len(rows) != 1 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	if row := rows[0]; row.Median != 4 || row.Min != 3 || row.Max != 5 || row.Tries != 3 || row.Note != "note" {
 		t.Fatalf("row = %+v", row)
+	}
+}
+
+// A probe of several rows: each try measures all of them, and each row gets
+// the median of its own figures, its warm-up dropped, and its own note; the
+// setup learns whether the run is quick, and a try that returns the wrong
+// number of figures fails the probe after releasing what setup made.
+func TestMeasureRows(t *testing.T) {
+	tries := [][]float64{{1000, 1}, {5, 50}, {3, 30}, {4, 40}}
+	i, released, sawQuick := 0, 0, false
+	p := probe{name: "fake", layer: "network",
+		rows: []rowSpec{{"fake/a", "ns"}, {"fake/b", "B"}},
+		setupRows: func(n int, quick bool) (func() ([]float64, error), func() []string, error) {
+			sawQuick = quick
+			try := func() ([]float64, error) { v := tries[i]; i++; return v, nil }
+			return try, func() []string { released++; return []string{"a's", "b's"} }, nil
+		}}
+	rows, err := measure(p, 1, 3, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Row{
+		{Name: "fake/a", Layer: "network", Unit: "ns", Median: 4, Min: 3, Max: 5, Tries: 3, Note: "a's"},
+		{Name: "fake/b", Layer: "network", Unit: "B", Median: 40, Min: 30, Max: 50, Tries: 3, Note: "b's"},
+	}
+	if !slices.Equal(rows, want) || !sawQuick || released != 1 {
+		t.Fatalf("rows = %+v, quick %v, released %d times", rows, sawQuick, released)
+	}
+
+	tries, i = [][]float64{{1, 2}, {1}}, 0
+	if _, err := measure(p, 1, 3, false); err == nil || !strings.Contains(err.Error(), "1 rows, not 2") || released != 2 {
+		t.Fatalf("a try of the wrong size: %v, released %d times", err, released)
+	}
+}
+
+// Names lists every row of a probe of several; Only selects a probe by any of
+// its rows, and reports all of them.
+func TestOnlyRowsTogether(t *testing.T) {
+	saved := probes
+	t.Cleanup(func() { probes = saved })
+	probes = nil
+	setup := func(int, bool) (func() ([]float64, error), func() []string, error) {
+		return func() ([]float64, error) { return []float64{1, 2}, nil }, func() []string { return nil }, nil
+	}
+	register(probe{name: "fake/switch", layer: "coroutine", unit: "ns", count: 1, quick: 1, setup: timed(1, func(int) error { return nil })})
+	register(probe{name: "pair", layer: "process", count: 1, quick: 1, rows: []rowSpec{{"pair/a", "ns"}, {"pair/b", "ns"}}, setupRows: setup})
+	if got := Names(); !slices.Equal(got, []string{"fake/switch", "pair/a", "pair/b"}) {
+		t.Fatalf("Names() = %v", got)
+	}
+	r, err := Run(Options{Quick: true, Tries: 1, Only: regexp.MustCompile("pair/b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, row := range r.Results {
+		got = append(got, row.Name)
+	}
+	if !slices.Equal(got, []string{"pair/a", "pair/b"}) {
+		t.Fatalf("--only pair/b measured %v", got)
 	}
 }
 

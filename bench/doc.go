@@ -8,7 +8,10 @@
 // Each row is measured by one warm-up try and then Options.Tries timed tries
 // (11 by default); a row reports their median, min and max. A try times a
 // count of operations and divides: a switch row times round trips and
-// reports half of one, since a round trip is two switches.
+// reports half of one, since a round trip is two switches. Rows that compare
+// a system with its baseline may be measured together: each try then
+// measures every one of them in turn, so that their figures come from the
+// same minutes of the machine.
 //
 // The thread rows use two goroutines locked to their own OS threads that wait
 // and wake each other with the futex system call directly, so that the kernel
