@@ -55,6 +55,7 @@ func TestHuman(t *testing.T) {
 	}{
 		{48.7, "ns", "48.7 ns"}, {1.5, "ns", "1.50 ns"}, {2322, "ns", "2.32 µs"}, {1515528, "ns", "1.52 ms"},
 		{512, "B", "512 B"}, {4510, "B", "4.40 KiB"}, {3952640, "B", "3.77 MiB"},
+		{950, "msg/s", "950 msg/s"}, {56213, "msg/s", "56.2k msg/s"}, {1.2e6, "msg/s", "1.20M msg/s"},
 	}
 	for _, tt := range tests {
 		if got := human(tt.v, tt.unit); got != tt.want {
@@ -199,7 +200,8 @@ func TestRunRows(t *testing.T) {
 	}
 	for _, want := range []string{"coro/switch", "iterpull/switch", "goroutine/switch", "thread/switch", "futex/overhead", "coro/create", "goroutine/create", "thread/create", "coro/memory", "goroutine/memory", "thread/memory",
 		"process/switch", "process/create", "process/memory",
-		"sched/yield", "sched/chan", "sched/spawn", "sched/memory"} {
+		"sched/yield", "sched/chan", "sched/spawn", "sched/memory",
+		"net/echo", "gonet/echo", "net/echo/p50", "gonet/echo/p50", "net/echo/p99", "gonet/echo/p99", "net/echo/cpu", "gonet/echo/cpu", "net/idle", "gonet/idle"} {
 		if _, ok := names[want]; !ok {
 			t.Errorf("no %s row", want)
 		}
@@ -212,6 +214,7 @@ func TestRunRows(t *testing.T) {
 	if r.Machine.Cores < 1 || r.Machine.Go == "" || r.Machine.Kernel == "" {
 		t.Errorf("machine = %+v", r.Machine)
 	}
+	noChildren(t)
 }
 
 func TestOutputs(t *testing.T) {
@@ -222,6 +225,10 @@ func TestOutputs(t *testing.T) {
 			{Name: "thread/switch", Layer: "thread", Unit: "ns", Median: 2500, Min: 2000, Max: 3000, Tries: 11, Note: "2.00 context switches per round trip"},
 			{Name: "coro/memory", Layer: "coroutine", Unit: "B", Median: 4500, Min: 4400, Max: 4600, Tries: 11},
 			{Name: "sched/yield", Layer: "scheduler", Unit: "ns", Median: 100, Min: 90, Max: 110, Tries: 11},
+			{Name: "net/echo", Layer: "network", Unit: "msg/s", Median: 60000, Min: 55000, Max: 65000, Tries: 11},
+			{Name: "gonet/echo", Layer: "network", Unit: "msg/s", Median: 50000, Min: 45000, Max: 55000, Tries: 11},
+			{Name: "net/echo/p99", Layer: "network", Unit: "ns", Median: 2e7, Min: 1.9e7, Max: 2.1e7, Tries: 11},
+			{Name: "gonet/echo/p99", Layer: "network", Unit: "ns", Median: 4e7, Min: 3.9e7, Max: 4.1e7, Tries: 11},
 		},
 	}
 	var js bytes.Buffer
@@ -260,6 +267,16 @@ func TestOutputs(t *testing.T) {
 	if strings.Index(out, "coro/switch") > strings.Index(out, "thread/switch") {
 		t.Errorf("rows are not grouped by layer, top down:\n%s", out)
 	}
+	// The network rows come last, under a header of their own, each compared
+	// with the standard library's server.
+	for _, want := range []string{`vs coro\n`, `vs gonet\n(.*\n)*.*net/echo .* 60\.0k msg/s .* 1\.2×`, `gonet/echo .* 1\.0×`, `net/echo/p99 .* 20\.0 ms .* 0\.5×`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("table does not match %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "vs gonet") < strings.Index(out, "thread/switch") {
+		t.Errorf("the network rows are not last:\n%s", out)
+	}
 
 	if strings.Contains(out, "noisy") {
 		t.Errorf("rows whose tries agree are marked noisy:\n%s", out)
@@ -270,8 +287,8 @@ func TestOutputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := svg.String()
-	if !strings.HasPrefix(s, "<svg") || !strings.Contains(s, "thread/switch") || strings.Contains(s, "coro/memory") {
-		t.Errorf("SVG must draw the switch rows and not the memory rows:\n%s", s)
+	if !strings.HasPrefix(s, "<svg") || !strings.Contains(s, "thread/switch") || strings.Contains(s, "coro/memory") || strings.Contains(s, "net/") {
+		t.Errorf("SVG must draw the switch rows and not the memory or network rows:\n%s", s)
 	}
 }
 

@@ -8,8 +8,8 @@ import (
 	"github.com/weavert/weave/bench"
 )
 
-// runBench measures switches, creations and memory of each layer and prints
-// them side by side.
+// runBench measures switches, creations and memory of each layer, and weave's
+// echo server beside Go's, and prints them side by side.
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := flags("bench", "[--quick] [--json] [--svg FILE] [--only REGEXP] [--pin CPUS] [--tries N]", stderr)
 	quick := fs.Bool("quick", false, "few operations per try: a run of seconds, for tests and CI")
