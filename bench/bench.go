@@ -64,6 +64,9 @@ type probe struct {
 	// names the group in the progress lines.
 	rows      []rowSpec
 	setupRows func(n int, quick bool) (try func() ([]float64, error), done func() (notes []string), err error)
+	// maxTries, if set, bounds the timed tries of a probe whose tries take
+	// seconds each and agree closely.
+	maxTries int
 }
 
 // rowSpec is one row of a probe that measures several.
@@ -136,7 +139,11 @@ func Run(opt Options) (Report, error) {
 		if opt.Quick {
 			n = p.quick
 		}
-		rows, err := measure(p, n, tries, opt.Quick)
+		t := tries
+		if p.maxTries > 0 {
+			t = min(t, p.maxTries)
+		}
+		rows, err := measure(p, n, t, opt.Quick)
 		if err != nil {
 			return rep, fmt.Errorf("bench: %s: %w", p.name, err)
 		}

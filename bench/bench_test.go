@@ -154,7 +154,7 @@ func TestMeasureRows(t *testing.T) {
 }
 
 // Names lists every row of a probe of several; Only selects a probe by any of
-// its rows, and reports all of them.
+// its rows, and reports all of them; a probe's maxTries bounds its tries.
 func TestOnlyRowsTogether(t *testing.T) {
 	saved := probes
 	t.Cleanup(func() { probes = saved })
@@ -163,17 +163,20 @@ func TestOnlyRowsTogether(t *testing.T) {
 		return func() ([]float64, error) { return []float64{1, 2}, nil }, func() []string { return nil }, nil
 	}
 	register(probe{name: "fake/switch", layer: "coroutine", unit: "ns", count: 1, quick: 1, setup: timed(1, func(int) error { return nil })})
-	register(probe{name: "pair", layer: "process", count: 1, quick: 1, rows: []rowSpec{{"pair/a", "ns"}, {"pair/b", "ns"}}, setupRows: setup})
+	register(probe{name: "pair", layer: "process", count: 1, quick: 1, rows: []rowSpec{{"pair/a", "ns"}, {"pair/b", "ns"}}, setupRows: setup, maxTries: 2})
 	if got := Names(); !slices.Equal(got, []string{"fake/switch", "pair/a", "pair/b"}) {
 		t.Fatalf("Names() = %v", got)
 	}
-	r, err := Run(Options{Quick: true, Tries: 1, Only: regexp.MustCompile("pair/b")})
+	r, err := Run(Options{Quick: true, Tries: 5, Only: regexp.MustCompile("pair/b")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, row := range r.Results {
 		got = append(got, row.Name)
+		if row.Tries != 2 {
+			t.Errorf("%s: %d tries, not the probe's most, 2", row.Name, row.Tries)
+		}
 	}
 	if !slices.Equal(got, []string{"pair/a", "pair/b"}) {
 		t.Fatalf("--only pair/b measured %v", got)

@@ -6,7 +6,8 @@
 // # Method
 //
 // Each row is measured by one warm-up try and then Options.Tries timed tries
-// (11 by default); a row reports their median, min and max. A try times a
+// (11 by default; net/idle takes 3 at most, each of seconds, and they agree
+// within a percent); a row reports their median, min and max. A try times a
 // count of operations and divides: a switch row times round trips and
 // reports half of one, since a round trip is two switches. Rows that compare
 // a system with its baseline may be measured together: each try then

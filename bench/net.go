@@ -41,9 +41,11 @@ func init() {
 			{"net/echo/cpu", "ns"}, {"gonet/echo/cpu", "ns"},
 		},
 		setupRows: echoRows})
+	// A try of net/idle takes seconds (two servers, 20,000 connections
+	// opened and closed), and its figures agree within a percent.
 	register(probe{name: "net/idle", layer: "network", count: 10_000, quick: 200,
 		rows:      []rowSpec{{"net/idle", "B"}, {"gonet/idle", "B"}},
-		setupRows: idleRows})
+		setupRows: idleRows, maxTries: 3})
 }
 
 // A server is one of the two measured, in the order of their rows.
