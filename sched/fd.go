@@ -50,11 +50,13 @@ type FD struct {
 // readiness came while none waited, and its deadline.
 type fdDir struct {
 	fd      *FD
-	write   bool
 	waiters taskList
-	ready   bool
-	expired bool  // the deadline passed
 	timer   timer // the deadline's
+	// expired: the deadline passed. Written with the FD's mu held, read
+	// without it by check, on every read and write.
+	expired atomic.Bool
+	write   bool
+	ready   bool
 }
 
 // ErrNotPollable is what NewFD returns for a descriptor epoll cannot watch,
@@ -108,30 +110,36 @@ func (f *FD) Name() string { return f.name }
 
 // Read reads from the FD into p, parking t until data, the end of the
 // input (io.EOF) or an error comes. It must be called by t while it runs.
+//
+// Read and Write call the system themselves rather than through RawRead's
+// closure: the frames of a task parked in Read are what its stack holds,
+// and with these it stays at Go's smallest, 2 KiB, where RawRead's chain
+// grows it to 4 KiB.
 func (f *FD) Read(t *Task, p []byte) (int, error) {
-	var n int
-	var rerr error
-	err := f.RawRead(t, func(fd int) bool {
-		n, rerr = ignoringEINTR(func() (int, error) { return unix.Read(fd, p) })
-		return rerr != unix.EAGAIN
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case rerr != nil:
-		return 0, os.NewSyscallError("read", rerr)
-	case n == 0 && len(p) > 0:
-		return 0, io.EOF
+	t.enter("FD.Read")
+	if !f.begin() {
+		return 0, net.ErrClosed
 	}
-	return n, nil
-}
-
-// ignoringEINTR calls op again while a signal interrupts it.
-func ignoringEINTR(op func() (int, error)) (int, error) {
+	defer f.end()
+	d := &f.r
 	for {
-		n, err := op()
-		if err != unix.EINTR {
-			return n, err
+		if err := d.check(); err != nil {
+			return 0, err
+		}
+		n, err := unix.Read(f.fd, p)
+		switch err {
+		case nil:
+			if n == 0 && len(p) > 0 {
+				return 0, io.EOF
+			}
+			return n, nil
+		case unix.EINTR:
+		case unix.EAGAIN:
+			if err := d.wait(t); err != nil {
+				return 0, err
+			}
+		default:
+			return 0, os.NewSyscallError("read", err)
 		}
 	}
 }
@@ -139,20 +147,27 @@ func ignoringEINTR(op func() (int, error)) (int, error) {
 // Write writes all of p to the FD, parking t whenever the descriptor would
 // block, and returns how much it wrote and the first error.
 func (f *FD) Write(t *Task, p []byte) (n int, err error) {
+	t.enter("FD.Write")
+	if !f.begin() {
+		return 0, net.ErrClosed
+	}
+	defer f.end()
 	for n < len(p) {
-		var m int
-		var werr error
-		err = f.RawWrite(t, func(fd int) bool {
-			m, werr = ignoringEINTR(func() (int, error) { return unix.Write(fd, p[n:]) })
-			return werr != unix.EAGAIN
-		})
-		if err != nil {
+		if err := f.w.check(); err != nil {
 			return n, err
 		}
-		if werr != nil {
-			return n, os.NewSyscallError("write", werr)
+		m, err := unix.Write(f.fd, p[n:])
+		switch err {
+		case nil:
+			n += m
+		case unix.EINTR:
+		case unix.EAGAIN:
+			if err := f.w.wait(t); err != nil {
+				return n, err
+			}
+		default:
+			return n, os.NewSyscallError("write", err)
 		}
-		n += m
 	}
 	return n, nil
 }
@@ -221,15 +236,14 @@ func (f *FD) waitOne(t *Task, d *fdDir) error {
 	return d.wait(t)
 }
 
-// check returns why d can be used no more, or nil.
+// check returns why d can be used no more, or nil. It takes no lock: a
+// Close or a deadline that comes just after it is seen by the wait that
+// follows the attempt.
 func (d *fdDir) check() error {
-	f := d.fd
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	switch {
-	case f.closed:
+	case d.fd.closing.Load():
 		return net.ErrClosed
-	case d.expired:
+	case d.expired.Load():
 		return os.ErrDeadlineExceeded
 	}
 	return nil
@@ -246,7 +260,7 @@ func (d *fdDir) wait(t *Task) error {
 		case f.closed:
 			f.mu.Unlock()
 			return net.ErrClosed
-		case d.expired:
+		case d.expired.Load():
 			f.mu.Unlock()
 			return os.ErrDeadlineExceeded
 		case d.ready:
@@ -268,7 +282,7 @@ func (d *fdDir) wait(t *Task) error {
 			t.unwind()
 		}
 		f.mu.Lock()
-		if !f.closed && !d.expired {
+		if !f.closed && !d.expired.Load() {
 			f.mu.Unlock()
 			return nil // woken by readiness
 		}
@@ -342,12 +356,12 @@ func (f *FD) setDeadline(d *fdDir, when time.Time) error {
 		f.mu.Unlock()
 		return net.ErrClosed
 	}
-	d.expired = false
+	d.expired.Store(false)
 	var woken taskList
 	if !when.IsZero() {
 		at := s.now() + int64(when.Sub(s.clock.Now()))
 		if at <= s.now() {
-			d.expired = true
+			d.expired.Store(true)
 			d.wakeAll(&woken)
 		} else {
 			d.timer.seq++
@@ -369,7 +383,7 @@ func (d *fdDir) fire(w *worker, _ int64, seq uint64) {
 		f.mu.Unlock()
 		return // a deadline moved since
 	}
-	d.expired = true
+	d.expired.Store(true)
 	var woken taskList
 	d.wakeAll(&woken)
 	f.mu.Unlock()

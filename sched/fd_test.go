@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,6 +112,79 @@ func readFull(task *sched.Task, r *sched.FD, p []byte) error {
 		p = p[n:]
 	}
 	return nil
+}
+
+// A task parked in Read, after an echo, holds Go's smallest stack, 2 KiB:
+// what a connection of a server costs in stack, as a goroutine parked in a
+// net.Conn's Read does. (The race detector's frames are larger.)
+func TestFDParkedStack(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's frames are larger")
+	}
+	const n = 300
+	var grown uint64
+	err := sched.New(sched.Threads(1)).Run(func(task *sched.Task) error {
+		var ours []*sched.FD
+		defer func() {
+			for _, f := range ours {
+				f.Close()
+			}
+		}()
+		before := stackInuse()
+		for range n {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			mine, err := sched.NewFD(task, fds[0], "mine")
+			if err != nil {
+				return err
+			}
+			theirs, err := sched.NewFD(task, fds[1], "theirs")
+			if err != nil {
+				return err
+			}
+			ours = append(ours, mine)
+			task.Go(func(task *sched.Task) error {
+				defer theirs.Close()
+				buf := make([]byte, 64)
+				for {
+					n, err := theirs.Read(task, buf)
+					if err != nil {
+						return nil
+					}
+					if _, err := theirs.Write(task, buf[:n]); err != nil {
+						return err
+					}
+				}
+			})
+		}
+		for _, f := range ours {
+			if _, err := f.Write(task, []byte("x")); err != nil {
+				return err
+			}
+			// On one thread, the echo comes once its task has parked in
+			// Read again.
+			if err := readFull(task, f, make([]byte, 1)); err != nil {
+				return err
+			}
+		}
+		grown = stackInuse() - before
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if per := grown / n; per > 3<<10 {
+		t.Fatalf("%d bytes of stack per task parked in Read, want 2 KiB: a frame on the way from the task to its park grew (see FD.Read)", per)
+	}
+}
+
+func stackInuse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.StackInuse
 }
 
 // A write larger than the pipe's buffer parks the writer until the reader
