@@ -41,9 +41,16 @@ type FD struct {
 	ops     atomic.Int32
 	closing atomic.Bool
 
-	mu     sync.Mutex // guards the directions and closed
-	r, w   fdDir
+	mu   sync.Mutex // guards the directions and closed
+	r, w fdDir
+	// ended: the poller saw the end of the input or an error, which reads
+	// report again and again with no new edge (see Read). Set with mu held,
+	// read without it.
+	ended  atomic.Bool
 	closed bool
+	// drains: a read that returns less than it asked for leaves the
+	// descriptor empty, as it does a stream socket or a pipe (see Read).
+	drains bool
 }
 
 // fdDir is one direction of an FD: its waiting tasks, whether an edge of
@@ -52,6 +59,11 @@ type fdDir struct {
 	fd      *FD
 	waiters taskList
 	timer   timer // the deadline's
+	// edges counts the edges of readiness, and emptyAt is edges+1 as of
+	// a read that found the descriptor empty, or 0 (see Read). Written
+	// with the FD's mu held (edges) or by the reader (emptyAt), read
+	// without a lock.
+	edges, emptyAt atomic.Uint32
 	// expired: the deadline passed. Written with the FD's mu held, read
 	// without it by check, on every read and write.
 	expired atomic.Bool
@@ -86,7 +98,7 @@ func NewFD(t *Task, fd int, name string) (*FD, error) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return nil, err
 	}
-	f := &FD{s: s, fd: fd, name: name}
+	f := &FD{s: s, fd: fd, name: name, drains: drains(fd)}
 	f.r = fdDir{fd: f}
 	f.w = fdDir{fd: f, write: true}
 	f.r.timer.owner, f.w.timer.owner = &f.r, &f.w
@@ -102,6 +114,26 @@ func NewFD(t *Task, fd int, name string) (*FD, error) {
 	return f, nil
 }
 
+// drains reports whether a read of fd that returns less than it asked for
+// has taken everything there was: true of a stream socket (TCP, a Unix
+// stream) and of a pipe, whose reads copy all they hold up to the size asked.
+// Not of a datagram socket (a datagram a read), a terminal (a line a read)
+// or an eventfd in semaphore mode.
+func drains(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return false
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return true
+	case unix.S_IFSOCK:
+		typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+		return err == nil && typ == unix.SOCK_STREAM
+	}
+	return false
+}
+
 // Fd returns the descriptor. It stays valid until Close.
 func (f *FD) Fd() int { return f.fd }
 
@@ -110,6 +142,16 @@ func (f *FD) Name() string { return f.name }
 
 // Read reads from the FD into p, parking t until data, the end of the
 // input (io.EOF) or an error comes. It must be called by t while it runs.
+//
+// After a read of a stream socket or a pipe that returned less than it
+// asked for, which means that it took all there was, the next Read waits
+// for an edge of readiness first, unless one came meanwhile, rather than
+// make a read that would fail with EAGAIN: as Tokio does, and one system
+// call fewer in each round trip of a request and its answer. Data comes
+// only with an edge, so whoever read meanwhile, the descriptor is still
+// empty if no edge came. Not so the end of the input or an error: they
+// stay, and a read after the data reports them with no new edge, so once
+// the poller has seen one, Read always tries first.
 //
 // Read and Write call the system themselves rather than through RawRead's
 // closure: the frames of a task parked in Read are what its stack holds,
@@ -126,11 +168,21 @@ func (f *FD) Read(t *Task, p []byte) (int, error) {
 		if err := d.check(); err != nil {
 			return 0, err
 		}
+		edges := d.edges.Load()
+		if d.emptyAt.Load() == edges+1 && !f.ended.Load() {
+			if err := d.wait(t); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		n, err := unix.Read(f.fd, p)
 		switch err {
 		case nil:
 			if n == 0 && len(p) > 0 {
 				return 0, io.EOF
+			}
+			if n < len(p) && f.drains {
+				d.emptyAt.Store(edges + 1)
 			}
 			return n, nil
 		case unix.EINTR:
@@ -293,6 +345,7 @@ func (d *fdDir) wait(t *Task) error {
 // try again), or, if none waits, the next wait returns at once. Called with
 // f.mu held.
 func (d *fdDir) signal(woken *taskList) {
+	d.edges.Add(1)
 	n := 0
 	for t := popWakeable(&d.waiters); t != nil; t = popWakeable(&d.waiters) {
 		woken.push(t)
@@ -521,6 +574,9 @@ func (s *state) ioEvents(w *worker, evs []poll.Event) {
 		}
 		var woken taskList
 		f.mu.Lock()
+		if e.End {
+			f.ended.Store(true)
+		}
 		if e.Read {
 			f.r.signal(&woken)
 		}

@@ -27,6 +27,10 @@ type Event struct {
 	Token       uint64
 	Read, Write bool // readable (or at the end of its input), writable
 	Hup, Err    bool // the peer hung up both ways; an error is pending
+	// End: the peer will send nothing more (it shut down its side, or hung
+	// up), or an error is pending. A state, not an edge: reads report it
+	// again and again, and no new edge comes for it.
+	End bool
 }
 
 // wakeToken marks the eventfd's own events.
@@ -107,6 +111,7 @@ func (p *Poller) Wait(dst []Event, raw []unix.EpollEvent, timeout time.Duration)
 			Write: e.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0,
 			Hup:   e.Events&unix.EPOLLHUP != 0,
 			Err:   e.Events&unix.EPOLLERR != 0,
+			End:   e.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0,
 		})
 	}
 	return dst, woken, nil
