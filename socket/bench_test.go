@@ -3,6 +3,7 @@ package socket_test
 import (
 	"io"
 	"net"
+	"runtime"
 	"testing"
 
 	"github.com/weavert/weave/sched"
@@ -10,13 +11,20 @@ import (
 )
 
 // Ping-pong over one socketpair, 64 bytes each way: two tasks of a
-// scheduler with two threads, beside two goroutines (GOMAXPROCS as the
-// machine has it) on package net's poller. One op is a round trip: a write
-// and a read at each end, and the wait in the poller between.
+// scheduler with two threads, beside two goroutines on package net's poller
+// with GOMAXPROCS=2; and the same on one thread each. One op is a round trip:
+// a write and a read at each end, and the wait in the poller between.
 
 const pingSize = 64
 
-func BenchmarkPingPongGoroutines(b *testing.B) {
+func BenchmarkPingPongGoroutines(b *testing.B) { pingPongGoroutines(b, 2) }
+func BenchmarkPingPongTasks(b *testing.B)      { pingPongTasks(b, 2) }
+
+func BenchmarkPingPongGoroutinesOneThread(b *testing.B) { pingPongGoroutines(b, 1) }
+func BenchmarkPingPongTasksOneThread(b *testing.B)      { pingPongTasks(b, 1) }
+
+func pingPongGoroutines(b *testing.B, procs int) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 	fa, fb := filePair(b)
 	a, err := net.FileConn(fa)
 	fa.Close()
@@ -60,12 +68,12 @@ func BenchmarkPingPongGoroutines(b *testing.B) {
 	}
 }
 
-func BenchmarkPingPongTasks(b *testing.B) {
+func pingPongTasks(b *testing.B, threads int) {
 	fa, fb := filePair(b)
 	defer fa.Close()
 	defer fb.Close()
 	b.ReportAllocs()
-	err := sched.New(sched.Threads(2)).Run(func(t *sched.Task) error {
+	err := sched.New(sched.Threads(threads)).Run(func(t *sched.Task) error {
 		a, err := socket.Adopt(t, fa)
 		if err != nil {
 			return err
