@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/weavert/weave/internal/poll"
+	"github.com/weavert/weave/internal/runq"
 	"golang.org/x/sys/unix"
 )
 
@@ -158,15 +159,21 @@ func (w *worker) pollIdle(p *poll.Poller, d time.Duration) (stop bool) {
 
 // pollNow polls without blocking, on w, which has tasks to run, unless
 // another worker polls: a ready descriptor's tasks must not wait until every
-// worker is idle.
+// worker is idle. It takes no more events than half the room left in w's
+// local queue: the rest wait in the kernel's ready list, in their order,
+// for the next poll. Taking a full batch each time overflowed the queue of
+// a busy server into the global queue, where the overflow waited behind
+// each new batch: a third more 99th-percentile latency in weave bench's
+// net/echo than the standard library's server, at the same median.
 func (w *worker) pollNow() {
 	s := w.s
 	p := s.poller.Load()
-	if p == nil || !s.pollHeld.CompareAndSwap(false, true) {
+	room := (runq.Size - w.localLen()) / 2
+	if p == nil || room <= 0 || !s.pollHeld.CompareAndSwap(false, true) {
 		return
 	}
 	var err error
-	w.evs, _, err = p.Wait(w.evs[:0], w.pollBuf(), 0)
+	w.evs, _, err = p.Wait(w.evs[:0], w.pollBuf()[:min(room, pollEvents)], 0)
 	if err != nil {
 		panic("sched: polling: " + err.Error())
 	}
