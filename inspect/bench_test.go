@@ -56,11 +56,12 @@ type variant struct {
 // noop is a tracer that does nothing: what the scheduler's own hooks cost.
 type noop struct{}
 
-func (noop) Spawn(t, parent *sched.Task)        {}
-func (noop) Resume(t *sched.Task, i int)        {}
-func (noop) Park(*sched.Task, sched.WaitReason) {}
-func (noop) Wake(t, by *sched.Task)             {}
-func (noop) Done(t *sched.Task, err error)      {}
+func (noop) Spawn(t, parent *sched.Task)          {}
+func (noop) Resume(t *sched.Task, i int)          {}
+func (noop) Park(*sched.Task, sched.WaitReason)   {}
+func (noop) Rewait(*sched.Task, sched.WaitReason) {}
+func (noop) Wake(t, by *sched.Task)               {}
+func (noop) Done(t *sched.Task, err error)        {}
 
 var variants = []variant{
 	{"none", func() (sched.Tracer, func()) { return nil, func() {} }},

@@ -44,7 +44,8 @@
 //	  "schedulers": [{"name", "spawned", "ended", "ended_resumes",
 //	     "ended_running_ns", "switches",
 //	     "threads": [{"index", "tid"?, "state", "task"?, "resumes", "tasks_run",
-//	        "voluntary_switches"?, "involuntary_switches"?, "os_state"?}],
+//	        "voluntary_switches"?, "involuntary_switches"?, "os_state"?,
+//	        "os_wait"?}],
 //	     "tasks": [{"id", "name"?, "parent"?, "state", "wait"?, "thread",
 //	        "created"?, "resumes", "running_ns"}]}],
 //	  "children": [{"name", "pid", "error"?, "process"?: {…the same…}}],
@@ -53,7 +54,9 @@
 // Fields marked ? are left out when empty. A thread's state is "running" or
 // "idle"; a task's is "runnable", "running" or "parked", and "wait" says on
 // what, in the scheduler's words ("sleep", "Await", a channel, a mutex, a
-// WaitGroup, "context"), or "yield" for a task that yielded.
+// WaitGroup, "context"), or "yield" for a task that yielded. An Await that
+// waits for a goroutine of the pool, all busy, says "Await queued" until
+// one runs its function.
 //
 // # Processes
 //
@@ -62,6 +65,11 @@
 // with Parent; then both send and receive through it. A Peer reads its Conn
 // on a goroutine of its own and answers the other side's requests for a
 // snapshot or a trace as they arrive, so the program does nothing for them.
+// ChildTask and ParentTask make a Peer whose reader is a task of a run
+// instead, parked on the scheduler's poller (socket.Proc): that run's tasks
+// receive with RecvTask and send with SendFrom, with no goroutine and no
+// Await between them and the other process, and the run lasts until the
+// Peer is closed or the other side closes the Conn.
 // Every frame a Peer sends starts with one byte of kind: a message of the
 // program (with or without a trace arrow), a request (with an 8-byte request
 // ID) or an answer to one (the same ID, then JSON or an error text). A child

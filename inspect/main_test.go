@@ -70,6 +70,29 @@ var entries = map[string]proc.Entry{
 		peer.Recv() // until the parent closes
 		return nil
 	},
+	// tasked echoes each message with a Peer that a task reads, until
+	// "bye"; then it closes its end.
+	"tasked": func(ctx context.Context, c *proc.Conn) error {
+		rec := inspect.NewRecorder(inspect.Config{Name: "tasked", Threads: 2, LockedThreads: true, Timeline: true})
+		defer rec.Close()
+		s := sched.New(sched.Threads(2), sched.LockThreads(), sched.MeasureRunTime(), sched.WithTracer(rec))
+		return s.Run(func(t *sched.Task) error {
+			peer, err := inspect.ParentTask(t, c)
+			if err != nil {
+				return err
+			}
+			defer peer.Close()
+			for {
+				m, err := peer.RecvTask(t)
+				if err != nil {
+					return err
+				}
+				if err := peer.SendFrom(t, m); err != nil || string(m) == "bye" {
+					return err
+				}
+			}
+		})
+	},
 	// garbage answers every frame with bytes no Peer sends.
 	"garbage": func(ctx context.Context, c *proc.Conn) error {
 		for {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weavert/weave/proc"
 	"github.com/weavert/weave/sched"
+	"github.com/weavert/weave/socket"
 )
 
 // ErrNoAnswer is the error of a request the other side did not answer in
@@ -44,12 +45,18 @@ const (
 // Peer is one end of a proc.Conn that carries both the program's messages
 // and the control messages of snapshots and traces. Each side of the Conn
 // makes one: the parent with Child, the child with Parent. A Peer reads the
-// Conn itself, on a goroutine of its own: it answers requests for the
-// snapshot and the trace of its process as they come, and hands the
-// program's messages to Recv, through a buffer of 256 of them. So once a
-// Conn has a Peer, the program sends and receives only through the Peer; a
-// program that stops reading its messages stalls the reader once the buffer
-// is full, and requests to it then go unanswered (and time out).
+// Conn itself: it answers requests for the snapshot and the trace of its
+// process as they come, and hands the program's messages to Recv, through a
+// buffer of 256 of them. So once a Conn has a Peer, the program sends and
+// receives only through the Peer; a program that stops reading its messages
+// stalls the reader once the buffer is full, and requests to it then go
+// unanswered (and time out).
+//
+// Child and Parent read the Conn on a goroutine of the Peer's own, and Recv
+// blocks its caller: a task calls it through sched.Await. ChildTask and
+// ParentTask make a Peer that a task of a run reads, over socket.Proc,
+// parking on the scheduler's poller: that run's tasks receive with RecvTask
+// and send with SendFrom, with no goroutine and no Await.
 type Peer struct {
 	name  string
 	pid   int
@@ -60,6 +67,11 @@ type Peer struct {
 	msgs chan msg
 	done chan struct{} // closed when the reader ends; then err is set
 	err  error
+
+	// Of a Peer that a task reads (ChildTask, ParentTask): the Conn as the
+	// run's tasks use it, and the program's messages, in place of msgs.
+	pc    *socket.ProcConn
+	tmsgs *sched.Chan[msg]
 
 	mu      sync.Mutex
 	ended   bool // the reader has ended: no answer can come
@@ -79,49 +91,113 @@ var lanes atomic.Int64
 
 // Child returns the Peer of the parent's end of child p, named name in the
 // tree: Snapshot includes p's snapshot and WriteTrace its timeline until
-// Close. p must run a Peer of its own on its end (Parent).
+// Close. p must run a Peer of its own on its end (Parent or ParentTask).
 func Child(name string, p *proc.Process) *Peer {
-	return newPeer(name, p.PID(), p.Conn(), true)
+	return newPeer(name, p.PID(), p.Conn(), true).start()
 }
 
 // Parent returns the Peer of a child's end of its Conn c, which answers the
 // parent's requests for snapshots and traces of this process.
 func Parent(c *proc.Conn) *Peer {
-	return newPeer("parent", os.Getppid(), c, false)
+	return newPeer("parent", os.Getppid(), c, false).start()
+}
+
+// ChildTask is Child for a parent whose tasks talk to p: the Peer is read by
+// a task of t's run, which parks on the scheduler's poller (socket.Proc),
+// and the run's tasks receive with RecvTask and send with SendFrom, parking.
+// Requests of Snapshot and WriteTrace, which any goroutine may make, are
+// written to the Conn by their goroutine, and their answers come through
+// the reading task. That task keeps its run going until Close, or until
+// the child closes its end. It returns the error of socket.Proc, if any.
+func ChildTask(t *sched.Task, name string, p *proc.Process) (*Peer, error) {
+	return newPeer(name, p.PID(), p.Conn(), true).serve(t)
+}
+
+// ParentTask is Parent for a child whose tasks talk to the parent, read by
+// a task of t's run as with ChildTask. The reading task ends when the parent
+// closes the Conn, or at Close.
+func ParentTask(t *sched.Task, c *proc.Conn) (*Peer, error) {
+	return newPeer("parent", os.Getppid(), c, false).serve(t)
 }
 
 func newPeer(name string, pid int, c *proc.Conn, child bool) *Peer {
-	p := &Peer{
+	return &Peer{
 		name: name, pid: pid, child: child, c: c,
 		lane:    peerLaneBase + int(lanes.Add(1)),
-		msgs:    make(chan msg, 256),
 		done:    make(chan struct{}),
 		pending: make(map[uint64]chan []byte),
 	}
+}
+
+// register makes p seen by snapshots and traces.
+func (p *Peer) register() {
 	registry.mu.Lock()
 	registry.peers = append(registry.peers, p)
-	if child {
+	if p.child {
 		registry.children = append(registry.children, p)
 	}
 	registry.mu.Unlock()
-	go p.read()
+}
+
+// start starts p's reader on a goroutine.
+func (p *Peer) start() *Peer {
+	p.msgs = make(chan msg, 256)
+	p.register()
+	go func() {
+		defer close(p.done)
+		p.finish(p.read(p.c.Recv, func(m msg) { p.msgs <- m }, func(kind byte, body []byte) {
+			p.c.Send(p.answer(context.Background(), kind, body)) // a failed send ends the Conn, which the reader sees next
+		}))
+	}()
 	return p
+}
+
+// serve starts p's reader as a task of t's run.
+func (p *Peer) serve(t *sched.Task) (*Peer, error) {
+	pc, err := socket.Proc(t, p.c)
+	if err != nil {
+		return nil, fmt.Errorf("inspect: %s: %w", p.name, err)
+	}
+	p.pc, p.tmsgs = pc, sched.NewChan[msg](256)
+	p.register()
+	t.GoNamed("inspect peer "+p.name, func(t *sched.Task) error {
+		var err error
+		defer func() {
+			if err == nil {
+				err = t.Context().Err() // unwound, parked on tmsgs: its context ended
+			}
+			p.finish(err)
+			p.tmsgs.Close()
+			close(p.done)
+		}()
+		err = p.read(func() ([]byte, error) { return pc.Recv(t) }, func(m msg) { p.tmsgs.Send(t, m) }, func(kind byte, body []byte) {
+			// A snapshot reads /proc, and asks this process's own
+			// children and waits: off the scheduler's threads.
+			out, _ := sched.Await(t, func(ctx context.Context) ([]byte, error) { return p.answer(ctx, kind, body), nil })
+			pc.Send(t, out) // a failed send ends the Conn, which the reader sees next
+		})
+		return nil
+	})
+	return p, nil
 }
 
 // Name returns the Peer's name: the child's, or "parent".
 func (p *Peer) Name() string { return p.name }
 
 // Send sends msg to the other side. It may be called from any goroutine;
-// like proc.Conn.Send it blocks until the kernel has the message.
+// like proc.Conn.Send it blocks until the kernel has the message. A task
+// calls SendFrom instead.
 func (p *Peer) Send(msg []byte) error {
 	return p.c.Send(append([]byte{kindMsg}, msg...))
 }
 
 // SendFrom sends msg to the other side for task t, which must be the
 // running task calling it. In a trace with Config.Timeline, an arrow goes
-// from t's run segment to the moment the other side received msg. Called
-// from a task, it blocks the task's thread while the kernel takes msg: for
-// small messages, a moment.
+// from t's run segment to the moment the other side received msg. On a
+// Peer that a task reads (ChildTask, ParentTask), t must be of that task's
+// run, and parks while the socket's buffer is full. On another, it blocks
+// the task's thread while the kernel takes msg: for small messages, a
+// moment.
 func (p *Peer) SendFrom(t *sched.Task, msg []byte) error {
 	registry.mu.Lock()
 	recs := slices.Clone(registry.recs)
@@ -132,21 +208,30 @@ func (p *Peer) SendFrom(t *sched.Task, msg []byte) error {
 			break
 		}
 	}
+	var b []byte
 	if flow == 0 {
-		return p.Send(msg)
+		b = append([]byte{kindMsg}, msg...)
+	} else {
+		b = make([]byte, headerLen+len(msg))
+		b[0] = kindMsgFlow
+		binary.BigEndian.PutUint64(b[1:], flow)
+		copy(b[headerLen:], msg)
 	}
-	b := make([]byte, headerLen+len(msg))
-	b[0] = kindMsgFlow
-	binary.BigEndian.PutUint64(b[1:], flow)
-	copy(b[headerLen:], msg)
+	if p.pc != nil {
+		return p.pc.Send(t, b)
+	}
 	return p.c.Send(b)
 }
 
 // Recv returns the next message of the program from the other side. It
 // blocks until one comes, or returns the error that ended the Conn (io.EOF
 // when the other side closed it) once the messages received are read.
-// Called from a task, it belongs in sched.Await.
+// Called from a task, it belongs in sched.Await. On a Peer that a task
+// reads (ChildTask, ParentTask) it panics: call RecvTask.
 func (p *Peer) Recv() ([]byte, error) {
+	if p.pc != nil {
+		panic("inspect: Recv on a Peer that a task reads (ChildTask, ParentTask): call RecvTask")
+	}
 	select {
 	case m := <-p.msgs:
 		return m.data, nil
@@ -160,11 +245,34 @@ func (p *Peer) Recv() ([]byte, error) {
 	}
 }
 
-// Close closes the Conn (which tells a child to finish), waits for the
-// Peer's reader to end, and removes the Peer from snapshots and traces.
+// RecvTask is Recv for task t of the run whose task reads the Peer
+// (ChildTask, ParentTask): it parks t until a message comes. On a Peer that
+// its goroutine reads (Child, Parent) it panics: call Recv, through
+// sched.Await.
+func (p *Peer) RecvTask(t *sched.Task) ([]byte, error) {
+	if p.pc == nil {
+		panic("inspect: RecvTask on a Peer that its goroutine reads (Child, Parent): call Recv, through sched.Await")
+	}
+	m, ok := p.tmsgs.Recv(t)
+	if !ok {
+		return nil, p.err // set before the reader closed tmsgs
+	}
+	return m.data, nil
+}
+
+// Close closes the Conn (which tells a child to finish) and removes the
+// Peer from snapshots and traces. On a Peer that its goroutine reads, it
+// waits for that reader to end. On one that a task reads, it must be
+// called by a task of that run: the reading task wakes and ends, and its
+// run, not Close, waits for it.
 func (p *Peer) Close() error {
-	err := p.c.Close()
-	<-p.done
+	var err error
+	if p.pc != nil {
+		err = p.pc.Close()
+	} else {
+		err = p.c.Close()
+		<-p.done
+	}
 	registry.mu.Lock()
 	registry.peers = slices.DeleteFunc(registry.peers, func(x *Peer) bool { return x == p })
 	registry.children = slices.DeleteFunc(registry.children, func(x *Peer) bool { return x == p })
@@ -172,21 +280,15 @@ func (p *Peer) Close() error {
 	return err
 }
 
-// read reads every frame of the Conn until it ends.
-func (p *Peer) read() {
-	defer close(p.done)
+// read reads every frame of the Conn with recv until the Conn ends, and
+// returns why it ended: it hands the program's messages to deliver, the
+// answers to the requests that wait for them, and the other side's
+// requests to answer.
+func (p *Peer) read(recv func() ([]byte, error), deliver func(msg), answer func(kind byte, body []byte)) error {
 	for {
-		b, err := p.c.Recv()
+		b, err := recv()
 		if err != nil {
-			p.err = err
-			p.mu.Lock()
-			p.ended = true
-			for id, ch := range p.pending {
-				close(ch)
-				delete(p.pending, id)
-			}
-			p.mu.Unlock()
-			return
+			return err
 		}
 		if len(b) == 0 {
 			p.bad.Add(1)
@@ -195,20 +297,20 @@ func (p *Peer) read() {
 		kind, body := b[0], b[1:]
 		switch kind {
 		case kindMsg:
-			p.msgs <- msg{data: body}
+			deliver(msg{data: body})
 		case kindMsgFlow:
 			if len(body) < idLen {
 				p.bad.Add(1)
 				continue
 			}
 			p.received(binary.BigEndian.Uint64(body))
-			p.msgs <- msg{data: body[idLen:]}
+			deliver(msg{data: body[idLen:]})
 		case kindSnapReq, kindTraceReq:
 			if len(body) < idLen {
 				p.bad.Add(1)
 				continue
 			}
-			p.answer(kind, body)
+			answer(kind, body)
 		case kindSnapResp, kindTraceResp, kindErrResp:
 			if len(body) < idLen {
 				p.bad.Add(1)
@@ -228,6 +330,18 @@ func (p *Peer) read() {
 	}
 }
 
+// finish records that the reader ended with err: no answer can come.
+func (p *Peer) finish(err error) {
+	p.err = err
+	p.mu.Lock()
+	p.ended = true
+	for id, ch := range p.pending {
+		close(ch)
+		delete(p.pending, id)
+	}
+	p.mu.Unlock()
+}
+
 // received records the end of a message arrow on p's lane.
 func (p *Peer) received(flow uint64) {
 	p.mu.Lock()
@@ -239,11 +353,12 @@ func (p *Peer) received(flow uint64) {
 	p.events = append(p.events, event{kind: evMsgIn, ts: clock(), link: flow})
 }
 
-// answer answers a request of the other side, on the reader: a snapshot
-// or a trace of this process, with its own children.
-func (p *Peer) answer(kind byte, body []byte) {
+// answer makes the answer to a request of the other side: a snapshot or a
+// trace of this process, with its own children, or the error that kept it
+// from being made.
+func (p *Peer) answer(ctx context.Context, kind byte, body []byte) []byte {
 	id := body[:idLen]
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	ctx, cancel := context.WithTimeout(ctx, defaultTimeout)
 	defer cancel()
 	var v any
 	resp := kindSnapResp
@@ -264,8 +379,7 @@ func (p *Peer) answer(kind byte, body []byte) {
 	out := make([]byte, 0, headerLen+len(js))
 	out = append(out, resp)
 	out = append(out, id...)
-	out = append(out, js...)
-	p.c.Send(out) // a failed send ends the Conn, which the reader sees next
+	return append(out, js...)
 }
 
 // request sends a request of kind with extra bytes and waits for its

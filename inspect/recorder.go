@@ -396,6 +396,19 @@ func (r *Recorder) Park(t *sched.Task, why sched.WaitReason) {
 	r.endSegment(t, i, now, evPark, why)
 }
 
+// Rewait implements sched.Tracer. The timeline keeps the park's reason: it
+// comes from the Await's goroutine, and a thread's timeline is written by
+// that thread only.
+func (r *Recorder) Rewait(t *sched.Task, why sched.WaitReason) {
+	e := r.entry(t)
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	e.why = why
+	e.mu.Unlock()
+}
+
 // endSegment records the end of t's run segment on thread i, where it
 // parked for why (evPark) or ended (evEnd).
 func (r *Recorder) endSegment(t *sched.Task, i int32, now int64, kind uint8, why sched.WaitReason) {

@@ -3,6 +3,8 @@ package inspect_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"github.com/weavert/weave/inspect"
 	"github.com/weavert/weave/internal/procfs"
 	"github.com/weavert/weave/sched"
+	"golang.org/x/sys/unix"
 )
 
 // ownScheduler returns the part of tree that rec recorded.
@@ -253,5 +256,123 @@ func TestManyTasks(t *testing.T) {
 		if f.tasks[id] != 2 {
 			t.Fatalf("task %d has %d segments in the trace, want 2", id, f.tasks[id])
 		}
+	}
+}
+
+// A task whose Await waits for a goroutine of the pool, all busy, shows so
+// until its function runs; then it waits in Await as the others do.
+func TestSnapshotAwaitQueued(t *testing.T) {
+	rec := inspect.NewRecorder(inspect.Config{Name: "queued"})
+	defer rec.Close()
+	s := sched.New(sched.Threads(1), sched.AwaitLimit(1), sched.WithTracer(rec))
+	gate, started, ran, done := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
+	await := func(tk *sched.Task, begun chan struct{}, until chan struct{}) error {
+		_, err := sched.Await(tk, func(context.Context) (int, error) {
+			close(begun)
+			<-until
+			return 0, nil
+		})
+		return err
+	}
+	// yieldUntil yields until c is closed: until an Await's function runs.
+	yieldUntil := func(tk *sched.Task, c chan struct{}) {
+		for {
+			select {
+			case <-c:
+				return
+			default:
+				tk.Yield()
+			}
+		}
+	}
+	var before, after *inspect.Tree
+	err := s.Run(func(tk *sched.Task) error {
+		tk.GoNamed("first", func(tk *sched.Task) error { return await(tk, started, gate) })
+		yieldUntil(tk, started)
+		tk.GoNamed("second", func(tk *sched.Task) error { return await(tk, ran, done) })
+		tk.Yield() // it runs up to its wait
+		before = inspect.Snapshot(context.Background(), inspect.Options{})
+		close(gate)
+		yieldUntil(tk, ran)
+		after = inspect.Snapshot(context.Background(), inspect.Options{})
+		close(done)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := "Await queued on the Await pool (AwaitLimit 1, all busy)"
+	for _, c := range []struct {
+		tree       *inspect.Tree
+		task, want string
+	}{
+		{before, "first", "Await"},
+		{before, "second", queued},
+		{after, "second", "Await"},
+	} {
+		task, ok := taskNamed(ownScheduler(t, c.tree, "queued"), c.task)
+		if !ok || task.State != "parked" || task.Wait != c.want {
+			t.Errorf("%s = %+v, want parked in %q", c.task, task, c.want)
+		}
+	}
+}
+
+// A task parked on an FD shows what it waits for: the direction, the
+// descriptor and its FD's name, in the snapshot and at its park in the
+// trace.
+func TestSnapshotIOWait(t *testing.T) {
+	rec := inspect.NewRecorder(inspect.Config{Name: "io", Timeline: true})
+	defer rec.Close()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[1])
+	var want string
+	var reader uint64
+	var during *inspect.Tree
+	err := sched.New(sched.Threads(1), sched.WithTracer(rec)).Run(func(tk *sched.Task) error {
+		r, err := sched.NewFD(tk, p[0], "pipe r")
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		want = fmt.Sprintf("I/O read on *sched.FD %p (fd %d, pipe r)", r, r.Fd())
+		h := sched.SpawnNamed(tk, "reader", func(tk *sched.Task) (int, error) {
+			return r.Read(tk, make([]byte, 1))
+		})
+		reader = h.ID()
+		tk.Yield() // it runs up to its wait
+		during = inspect.Snapshot(context.Background(), inspect.Options{})
+		if _, err := unix.Write(p[1], []byte("x")); err != nil {
+			return err
+		}
+		_, err = h.Wait(tk)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, ok := taskNamed(ownScheduler(t, during, "io"), "reader")
+	if !ok || task.State != "parked" || task.Wait != want {
+		t.Errorf("reader = %+v, want parked in %q", task, want)
+	}
+
+	var buf bytes.Buffer
+	if err := inspect.WriteTrace(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	var tr inspect.Trace
+	if err := json.Unmarshal(buf.Bytes(), &tr); err != nil {
+		t.Fatal(err)
+	}
+	var parks []any
+	for _, e := range tr.TraceEvents {
+		if e.Name == "park" && e.Pid == os.Getpid() && e.Args["task"] == float64(reader) {
+			parks = append(parks, e.Args["reason"])
+		}
+	}
+	if len(parks) != 1 || parks[0] != want {
+		t.Errorf("the reader's parks in the trace: %q, want one, %q", parks, want)
 	}
 }

@@ -23,7 +23,7 @@ func TestSnapshotShape(t *testing.T) {
 		Schedulers: []inspect.Scheduler{{
 			Name: "s", Spawned: 1, Ended: 1, EndedResumes: 1, EndedRunningNS: 1, Switches: 1,
 			Threads: []inspect.Thread{{Index: 1, TID: 1, State: "running", Task: 1, Resumes: 1, TasksRun: 1,
-				Voluntary: 1, Involuntary: 1, OSState: "R"}},
+				Voluntary: 1, Involuntary: 1, OSState: "S", OSWait: "w"}},
 			Tasks: []inspect.Task{{ID: 1, Name: "n", Parent: 1, State: "parked", Wait: "w", Thread: 1,
 				Created: "c", Resumes: 1, RunningNS: 1}},
 		}},

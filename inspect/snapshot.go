@@ -95,6 +95,10 @@ type Thread struct {
 	Involuntary uint64 `json:"involuntary_switches,omitempty"`
 	// OSState is the kernel's state letter of TID (R, S, D, …).
 	OSState string `json:"os_state,omitempty"`
+	// OSWait is where in the kernel TID sleeps, when it does (its wchan,
+	// see proc.Thread.WaitChannel): do_epoll_wait when it waits in the
+	// scheduler's poller, futex_do_wait when it waits to be handed work.
+	OSWait string `json:"os_wait,omitempty"`
 }
 
 // Task is one live task.
@@ -104,8 +108,8 @@ type Task struct {
 	Parent uint64 `json:"parent,omitempty"`
 	// State is "runnable", "running" or "parked".
 	State string `json:"state"`
-	// Wait is what a parked task waits on ("sleep", "Await", a channel…),
-	// or "yield" for a task that yielded.
+	// Wait is what a parked task waits on ("sleep", "Await", "Await
+	// queued", a channel…), or "yield" for a task that yielded.
 	Wait string `json:"wait,omitempty"`
 	// Thread is the thread it runs or last ran on, -1 before it first ran.
 	Thread int `json:"thread"`
@@ -264,6 +268,9 @@ func (r *Recorder) snapshot() Scheduler {
 			path := "/proc/self/task/" + strconv.Itoa(t.TID) + "/status"
 			if ts, err := procfs.ReadStatus(path); err == nil {
 				t.Voluntary, t.Involuntary, t.OSState = ts.Voluntary, ts.Involuntary, string(ts.State)
+				if ts.State != 'R' {
+					t.OSWait, _ = procfs.WaitChannel(os.Getpid(), t.TID)
+				}
 			}
 		}
 		s.Switches += t.Resumes

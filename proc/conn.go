@@ -298,8 +298,10 @@ func (c *Conn) recv(buf []byte, via RawIO) ([]byte, error) {
 	var msg []byte
 	var err error
 	waited := false // err is the wait's, not the stream's
+	c.in.edge = via != nil
 	switch {
 	case via != nil:
+		c.in.drained = false // set by a Recv that waited in ppoll
 		c.in.arg = buf
 		if err = via.RawRead(c.in.viaFn); err == nil {
 			msg, err = c.in.msg, c.in.err

@@ -212,8 +212,9 @@
 // # Stats
 //
 // Stat and Self read /proc: the live threads (TID, name, state, voluntary
-// and involuntary context switches), resident memory, and the switches
-// summed over the threads.
+// and involuntary context switches, and, for one that sleeps, where in the
+// kernel: its wait channel), resident memory, and the switches summed over
+// the threads.
 //
 // # Costs
 //
@@ -230,6 +231,10 @@
 //	round trip, 64 KiB, RecvBuf         42.5 µs   raw: 31.5 µs (0.74×), 3.1 GB/s both ways
 //	round trip, 64 KiB, Recv            54.4 µs   raw: 32.7 µs (0.61×): a fresh 64 KiB slice per message
 //	Self, the test binary               165 µs    2 + one per thread /proc files
+//
+// Since then Self also reads the wait channel of each thread that sleeps, a
+// file more for most threads: 1.3× the time of the version above, measured
+// alternately on a machine with other jobs (medians of 6, pinned to one CPU).
 //
 // On the same machine, blocking reads without deadlines measured 0.94× for
 // the 64-byte round trip and Start 1.13×: the price of deadlines that reach

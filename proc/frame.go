@@ -58,6 +58,12 @@ type reader struct {
 	// for a descriptor means it emptied what there was: the next read
 	// would only say EAGAIN, so it waits for the descriptor first.
 	drained bool
+	// edge is set while a RawIO drives the reads (RecvVia). Its poller
+	// is edge-triggered, and then drained is never set: the end of the
+	// stream that came with the last bytes, before the edge that announced
+	// them was taken, brings no edge of its own, and a wait in its place
+	// would wait for good.
+	edge bool
 
 	iov [2][]byte
 	// The arguments and results of recvFD, which RawConn.Read calls, and
@@ -230,8 +236,9 @@ func (c *Conn) read(fd int, b []byte) (int, error) {
 // a message that answers one just sent is rarely there yet, and ppoll then
 // read costs two system calls where read, ppoll and read cost three. So
 // errWouldBlock means that the last read of the descriptor either said
-// EAGAIN or took all there was; an edge-triggered poller sees the next bytes
-// that arrive either way.
+// EAGAIN or took all there was, which ppoll, level-triggered, tells apart
+// from the end of the stream. Under an edge-triggered poller (RecvVia) every
+// read is a system call: see reader.edge.
 func (c *Conn) readv(fd int, iov [][]byte) (int, error) {
 	if c.in.drained {
 		c.in.drained = false
@@ -249,7 +256,7 @@ func (c *Conn) readv(fd int, iov [][]byte) (int, error) {
 		for _, b := range iov {
 			want += len(b)
 		}
-		c.in.drained = err == nil && n < want
+		c.in.drained = err == nil && n < want && !c.in.edge
 		return n, err
 	}
 }

@@ -844,6 +844,54 @@ func TestSelf(t *testing.T) {
 	}
 }
 
+// A thread's WaitChannel says where in the kernel it sleeps: in epoll_wait
+// for a thread blocked there; nothing for the thread that reads it, which
+// runs.
+func TestWaitChannel(t *testing.T) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(efd)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
+		t.Fatal(err)
+	}
+	tids := make(chan int)
+	done := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tids <- unix.Gettid()
+		_, err := unix.EpollWait(ep, make([]unix.EpollEvent, 1), -1)
+		done <- err
+	}()
+	waiter := <-tids
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self := unix.Gettid()
+	// The waiter enters epoll_wait moments after it sent its TID: read
+	// until it has.
+	var w, r proc.Thread
+	for try := 0; try < 10_000 && !inEpoll(w.WaitChannel); try++ {
+		w, r = threadOf(t, waiter), threadOf(t, self)
+	}
+	if w.State != 'S' || !inEpoll(w.WaitChannel) {
+		t.Errorf("a thread in epoll_wait: %+v, want sleeping in an epoll wait channel", w)
+	}
+	if r.State != 'R' || r.WaitChannel != "" {
+		t.Errorf("the reading thread: %+v, want running, with no wait channel", r)
+	}
+	unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func threadOf(t *testing.T, tid int) proc.Thread {
 	t.Helper()
 	s, err := proc.Self()
@@ -892,3 +940,9 @@ type nopRWC struct{}
 func (nopRWC) Read([]byte) (int, error)  { return 0, io.EOF }
 func (nopRWC) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
 func (nopRWC) Close() error              { return nil }
+
+// inEpoll reports whether wait, a wait channel, is epoll_wait's: the kernel
+// names it do_epoll_wait, or ep_poll in other versions.
+func inEpoll(wait string) bool {
+	return strings.Contains(wait, "epoll") || strings.Contains(wait, "ep_poll")
+}

@@ -7,8 +7,8 @@ import (
 	"github.com/weavert/weave/internal/procfs"
 )
 
-// Stat is a snapshot of a process from /proc: its threads, resident memory
-// and context switches.
+// Stat is a snapshot of a process from /proc: its threads, where those that
+// sleep wait in the kernel, resident memory and context switches.
 type Stat struct {
 	PID     int
 	Threads []Thread // the live threads, main thread first
@@ -26,6 +26,12 @@ type Thread struct {
 	Name                   string // the thread's comm, at most 15 bytes
 	State                  byte   // R running, S sleeping, D disk wait, Z zombie, …
 	Voluntary, Involuntary uint64
+	// WaitChannel is where in the kernel a thread that is not running
+	// sleeps (its wchan): do_epoll_wait in epoll_wait(2), futex_do_wait on
+	// a futex, as Go parks a thread with nothing to run; names vary with
+	// the kernel's version. Empty for a running thread, and where the
+	// kernel does not say.
+	WaitChannel string
 }
 
 // Self returns the Stat of the calling process.
@@ -60,10 +66,14 @@ func readStat(pid int) (Stat, error) {
 		if err != nil {
 			continue // the thread exited while we listed the others
 		}
-		s.Threads = append(s.Threads, Thread{
+		th := Thread{
 			TID: tid, Name: ts.Name, State: ts.State,
 			Voluntary: ts.Voluntary, Involuntary: ts.Involuntary,
-		})
+		}
+		if ts.State != 'R' {
+			th.WaitChannel, _ = procfs.WaitChannel(pid, tid)
+		}
+		s.Threads = append(s.Threads, th)
 		s.Voluntary += ts.Voluntary
 		s.Involuntary += ts.Involuntary
 	}

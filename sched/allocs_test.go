@@ -1,6 +1,7 @@
 package sched_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -92,6 +93,13 @@ func TestAllocs(t *testing.T) {
 				tm.Reset(time.Microsecond)
 				tm.C.Recv(task)
 			}, func() {}
+		}},
+		// Its results, which its goroutine writes, the job, its place in
+		// the pool's queue, and the pool's goroutine, which exits when the
+		// queue is empty.
+		{"Await of a function that returns at once", 6, func(task *sched.Task) (func(), func()) {
+			f := func(context.Context) (int, error) { return 0, nil }
+			return func() { sched.Await(task, f) }, func() {}
 		}},
 		{"TrySelect", 0, func(task *sched.Task) (func(), func()) {
 			a, b := sched.NewChan[int](1), sched.NewChan[int](0)

@@ -2,23 +2,28 @@ package sched
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/weavert/weave/coro"
 )
 
 // Await runs f on a goroutine of the scheduler's Await pool, parks t until f
-// returns, and returns f's results. Use it for work that would block the
-// thread: system calls, Go channels, cgo, time.Sleep, CPU-heavy loops. f gets
-// t's context, so cancelling t's group reaches it.
+// returns, and returns f's results. Await is for work that blocks a thread:
+// files, cgo, CPU-heavy loops, blocking system calls, Go channels. For
+// sockets, pipes and other pollable descriptors use package socket or FD,
+// whose waits take no goroutine. f gets t's context, so cancelling t's group
+// reaches it.
 //
 // At most AwaitLimit functions run at once; later calls wait for a free
-// goroutine, and their tasks stay parked meanwhile. A task parked in Await
-// never counts as deadlocked. If f panics, Await panics in t with a
-// *coro.PanicError holding the value and f's stack; if f calls
-// runtime.Goexit, Await returns ErrGoexit. What f does happens before Await
-// returns. Await must be called by t while it runs. In deterministic mode
-// it returns ErrDeterministic without running f.
+// goroutine, in the order they came, and their tasks stay parked meanwhile:
+// such a task waits for WaitAwaitQueued, then, once its f runs, for
+// WaitAwait (Tracer.Rewait says when). A task parked in Await never counts
+// as deadlocked. If f panics, Await panics in t with a *coro.PanicError
+// holding the value and f's stack; if f calls runtime.Goexit, Await returns
+// ErrGoexit. What f does happens before Await returns. Await must be called
+// by t while it runs. In deterministic mode it returns ErrDeterministic
+// without running f.
 func Await[V any](t *Task, f func(ctx context.Context) (V, error)) (V, error) {
 	t.running("Await")
 	s := t.s
@@ -35,7 +40,17 @@ func Await[V any](t *Task, f func(ctx context.Context) (V, error)) (V, error) {
 	)
 	mu.Lock()
 	s.external.Add(1)
-	s.pool.submit(func() {
+	queued := s.pool.submit(func(queued bool) {
+		if queued {
+			// Its turn came: once t has parked (its worker releases mu
+			// then), t waits for f.
+			mu.Lock()
+			t.setWait(WaitAwait, awaitWait{})
+			if s.tracer != nil {
+				s.tracer.Rewait(t, t.waitReason())
+			}
+			mu.Unlock()
+		}
 		returned := false
 		defer func() {
 			if !returned {
@@ -54,7 +69,11 @@ func Await[V any](t *Task, f func(ctx context.Context) (V, error)) (V, error) {
 		v, err = f(ctx)
 		returned = true
 	})
-	t.park(WaitAwait, awaitWait{}, &mu)
+	if queued {
+		t.park(WaitAwaitQueued, &s.pool, &mu)
+	} else {
+		t.park(WaitAwait, awaitWait{}, &mu)
+	}
 	if failed != nil {
 		panic(failed)
 	}
@@ -67,6 +86,13 @@ type awaitWait struct{}
 
 func (awaitWait) appendWait(b []byte, _ func(any) string, _ bool) []byte { return b }
 func (awaitWait) dequeueLocked(*Task) taskList                           { return taskList{} }
+
+// A task queued in Await waits on the pool, for one of its goroutines. It
+// stays in the queue: its function will run.
+func (p *awaitPool) appendWait(b []byte, _ func(any) string, _ bool) []byte {
+	return fmt.Appendf(b, "the Await pool (AwaitLimit %d, all busy)", p.limit)
+}
+func (p *awaitPool) dequeueLocked(*Task) taskList { return taskList{} }
 
 // readyFromOutside makes t runnable from outside any task (an Await's
 // goroutine, a context's callback), after running under, which takes away
@@ -113,23 +139,33 @@ func (s *state) dropExternal() { s.external.Add(-1) }
 type awaitPool struct {
 	limit   int
 	mu      sync.Mutex
-	jobs    []func()
+	jobs    []awaitJob
 	running int
 	wg      sync.WaitGroup
 }
 
-func (p *awaitPool) submit(job func()) {
+// awaitJob is a job of the pool, which it runs with queued.
+type awaitJob struct {
+	run    func(queued bool)
+	queued bool
+}
+
+// submit adds job to the queue and reports whether it waits there for one
+// of the goroutines, all busy (queued), rather than for one it starts.
+// job gets the same answer.
+func (p *awaitPool) submit(job func(queued bool)) (queued bool) {
 	p.mu.Lock()
-	p.jobs = append(p.jobs, job)
-	start := p.running < p.limit
-	if start {
+	queued = p.running == p.limit
+	p.jobs = append(p.jobs, awaitJob{job, queued})
+	if !queued {
 		p.running++
 		p.wg.Add(1)
 	}
 	p.mu.Unlock()
-	if start {
+	if !queued {
 		go p.work()
 	}
+	return queued
 }
 
 func (p *awaitPool) work() {
@@ -156,9 +192,9 @@ func (p *awaitPool) work() {
 			return
 		}
 		job := p.jobs[0]
-		p.jobs[0] = nil
+		p.jobs[0] = awaitJob{}
 		p.jobs = p.jobs[1:]
 		p.mu.Unlock()
-		job()
+		job.run(job.queued)
 	}
 }

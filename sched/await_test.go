@@ -111,3 +111,59 @@ func TestAwaitCancellation(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A call that finds every goroutine of the pool busy says so: its task parks
+// waiting for one (WaitAwaitQueued, on the pool), and, once its function
+// runs, waits for it (WaitAwait) without a new park.
+func TestAwaitQueued(t *testing.T) {
+	r := &reasons{by: map[string]sched.WaitReason{}}
+	gate, started, ran := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	closed := func(c chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
+	err := sched.New(sched.Threads(1), sched.AwaitLimit(1), sched.WithTracer(r)).Run(func(task *sched.Task) error {
+		task.GoNamed("running", func(task *sched.Task) error {
+			_, err := sched.Await(task, func(context.Context) (int, error) {
+				close(started)
+				<-gate
+				return 0, nil
+			})
+			return err
+		})
+		for !closed(started) {
+			task.Yield()
+		}
+		task.GoNamed("queued", func(task *sched.Task) error {
+			_, err := sched.Await(task, func(context.Context) (int, error) {
+				close(ran)
+				return 0, nil
+			})
+			return err
+		})
+		task.Yield() // it runs up to its wait
+
+		want := "Await queued on the Await pool (AwaitLimit 1, all busy)"
+		if why := r.of("queued"); why.Kind != sched.WaitAwaitQueued || why.String() != want || why.Detail() != want {
+			t.Errorf("the queued call waits for %v: %q, want %v: %q", why.Kind, why.Detail(), sched.WaitAwaitQueued, want)
+		}
+		if why := r.of("running"); why.Kind != sched.WaitAwait || why.String() != "Await" {
+			t.Errorf("the running call waits for %v: %q, want Await", why.Kind, why.Detail())
+		}
+		close(gate)
+		for !closed(ran) {
+			task.Yield()
+		}
+		if why := r.of("queued"); why.Kind != sched.WaitAwait || why.String() != "Await" {
+			t.Errorf("once its function ran, the queued call waits for %v: %q, want Await", why.Kind, why.Detail())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,6 +1,7 @@
 package sched_test
 
 import (
+	"context"
 	"iter"
 	"runtime"
 	"sync"
@@ -278,6 +279,40 @@ func BenchmarkSelectTasks(b *testing.B) {
 			}
 		}
 		c.Close()
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// Await of a function that returns at once, on one thread: the task parks
+// and a goroutine of the pool runs the function. The baseline starts a
+// goroutine and waits for its result on a channel.
+
+func BenchmarkAwaitGoroutine(b *testing.B) {
+	f := func(context.Context) (int, error) { return 0, nil }
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		ch := make(chan int, 1)
+		go func() {
+			v, _ := f(ctx)
+			ch <- v
+		}()
+		<-ch
+	}
+}
+
+func BenchmarkAwait(b *testing.B) {
+	f := func(context.Context) (int, error) { return 0, nil }
+	b.ReportAllocs()
+	err := sched.New(sched.Threads(1)).Run(func(task *sched.Task) error {
+		for b.Loop() {
+			if _, err := sched.Await(task, f); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {

@@ -59,7 +59,7 @@ func (c *coroutine) Run() {
 			next.co, next.w, next.state, next.budget = c, w, stateRunning, budgetPerRun
 			next.resumes++
 			if w.s.mode == modeSim {
-				w.s.sim.cur = next
+				w.s.sim.resume(next)
 			}
 			c.t, t = next, next
 			if w.s.tracer != nil {

@@ -102,6 +102,7 @@ func NewFD(t *Task, fd int, name string) (*FD, error) {
 	f.r = fdDir{fd: f}
 	f.w = fdDir{fd: f, write: true}
 	f.r.timer.owner, f.w.timer.owner = &f.r, &f.w
+	f.r.timer.maybe, f.w.timer.maybe = true, true // see fdDir.wakes
 	f.token = s.fds.add(f)
 	if err := p.Add(fd, f.token); err != nil {
 		s.fds.remove(f.token)
@@ -403,12 +404,14 @@ func (f *FD) SetDeadline(when time.Time) error {
 
 func (f *FD) setDeadline(d *fdDir, when time.Time) error {
 	s := f.s
-	s.timers.remove(&d.timer)
+	// Under f.mu, so that two calls at once, or a call and Close, arm the
+	// timer once at most: f.mu comes before the timer heap's lock.
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
 		return net.ErrClosed
 	}
+	s.timers.remove(&d.timer)
 	d.expired.Store(false)
 	var woken taskList
 	if !when.IsZero() {
@@ -418,9 +421,7 @@ func (f *FD) setDeadline(d *fdDir, when time.Time) error {
 			d.wakeAll(&woken)
 		} else {
 			d.timer.seq++
-			f.mu.Unlock()
 			s.addTimer(&d.timer, at)
-			return nil
 		}
 	}
 	f.mu.Unlock()
@@ -456,9 +457,9 @@ func (f *FD) Close() error {
 		return net.ErrClosed
 	}
 	s := f.s
+	f.mu.Lock()
 	s.timers.remove(&f.r.timer)
 	s.timers.remove(&f.w.timer)
-	f.mu.Lock()
 	f.closed = true
 	var woken taskList
 	f.r.wakeAll(&woken)

@@ -49,12 +49,21 @@ func openFDs(t *testing.T) int {
 }
 
 // A task parked on a read wakes when the writer writes, on every thread
-// count: the worker that has nothing to run waits in the poller.
+// count and with LockThreads: the worker that has nothing to run waits in
+// the poller.
 func TestFDPipe(t *testing.T) {
-	for _, n := range []int{1, 2, 4} {
-		t.Run(fmt.Sprint("threads=", n), func(t *testing.T) {
+	for _, c := range []struct {
+		n      int
+		locked bool
+	}{{1, false}, {2, false}, {4, false}, {2, true}} {
+		t.Run(fmt.Sprintf("threads=%d,locked=%v", c.n, c.locked), func(t *testing.T) {
 			before := openFDs(t)
-			err := sched.New(sched.Threads(n)).Run(func(task *sched.Task) error {
+			opts := []sched.Option{sched.Threads(c.n)}
+			if c.locked {
+				// Readiness wakes a started task on its home thread.
+				opts = append(opts, sched.LockThreads())
+			}
+			err := sched.New(opts...).Run(func(task *sched.Task) error {
 				g := sched.NewGroup(task)
 				const pairs, rounds = 20, 50
 				for i := range pairs {
@@ -354,17 +363,18 @@ func TestFDCloseWakes(t *testing.T) {
 type ioTracer struct {
 	parks atomic.Int32
 	mu    sync.Mutex
-	last  string
+	last  sched.WaitReason
 }
 
-func (tr *ioTracer) Spawn(task, parent *sched.Task)      {}
-func (tr *ioTracer) Resume(task *sched.Task, thread int) {}
-func (tr *ioTracer) Wake(task, by *sched.Task)           {}
-func (tr *ioTracer) Done(task *sched.Task, err error)    {}
+func (tr *ioTracer) Spawn(task, parent *sched.Task)       {}
+func (tr *ioTracer) Resume(task *sched.Task, thread int)  {}
+func (tr *ioTracer) Wake(task, by *sched.Task)            {}
+func (tr *ioTracer) Rewait(*sched.Task, sched.WaitReason) {}
+func (tr *ioTracer) Done(task *sched.Task, err error)     {}
 func (tr *ioTracer) Park(task *sched.Task, why sched.WaitReason) {
 	if why.Kind == sched.WaitIORead || why.Kind == sched.WaitIOWrite {
 		tr.mu.Lock()
-		tr.last = why.Detail()
+		tr.last = why
 		tr.mu.Unlock()
 		tr.parks.Add(1)
 	}
@@ -567,28 +577,73 @@ func TestFDRunEndCloses(t *testing.T) {
 	}
 }
 
-// The tracer says what an I/O wait waits on: the descriptor and its name.
+// The tracer says what an I/O wait waits for: its direction, the FD, its
+// descriptor and its name.
 func TestFDWaitVisible(t *testing.T) {
-	tr := new(ioTracer)
-	err := sched.New(sched.Threads(1), sched.WithTracer(tr)).Run(func(task *sched.Task) error {
-		r, w := pipe(t, task)
-		defer r.Close()
-		defer w.Close()
-		h := sched.Spawn(task, func(task *sched.Task) (int, error) {
-			return r.Read(task, make([]byte, 1))
+	for _, dir := range []string{"read", "write"} {
+		t.Run(dir, func(t *testing.T) {
+			tr := new(ioTracer)
+			err := sched.New(sched.Threads(1), sched.WithTracer(tr)).Run(func(task *sched.Task) error {
+				r, w := pipe(t, task)
+				defer r.Close()
+				defer w.Close()
+				f, kind, name := r, sched.WaitIORead, "pipe r"
+				op := func(task *sched.Task) (int, error) { return r.Read(task, make([]byte, 1)) }
+				if dir == "write" {
+					// More than the pipe holds: the write waits for a reader.
+					f, kind, name = w, sched.WaitIOWrite, "pipe w"
+					op = func(task *sched.Task) (int, error) { return w.Write(task, make([]byte, 1<<20)) }
+				}
+				h := sched.Spawn(task, op)
+				tr.waitParked(task, 1)
+				tr.mu.Lock()
+				why := tr.last
+				tr.mu.Unlock()
+				want := fmt.Sprintf("I/O %s on *sched.FD %p (fd %d, %s)", dir, f, f.Fd(), name)
+				if why.Kind != kind || why.String() != want || why.Detail() != want {
+					t.Errorf("the wait is %v: %q, want %v: %q", why.Kind, why.Detail(), kind, want)
+				}
+				f.Close()
+				if _, err := h.Wait(task); !errors.Is(err, net.ErrClosed) {
+					return fmt.Errorf("%s: %v", dir, err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 		})
-		tr.waitParked(task, 1)
-		tr.mu.Lock()
-		desc := tr.last
-		tr.mu.Unlock()
-		if !strings.Contains(desc, "pipe r") || !strings.Contains(desc, fmt.Sprint("fd ", r.Fd())) {
-			return fmt.Errorf("the wait reads %q: no descriptor or name", desc)
+	}
+}
+
+// Deadlines set from two threads at once, and a Close among them, leave the
+// FD usable until it is closed and the run free to end.
+func TestFDDeadlinesAtOnce(t *testing.T) {
+	err := sched.New(sched.Threads(2)).Run(func(task *sched.Task) error {
+		r, w := pipe(t, task)
+		defer w.Close()
+		g := sched.NewGroup(task)
+		for range 2 {
+			g.Go(task, func(task *sched.Task) error {
+				for i := range 2000 {
+					r.SetReadDeadline(task.Now().Add(time.Duration(i%7) * time.Hour))
+					if i%100 == 0 {
+						task.Yield()
+					}
+				}
+				return nil
+			})
 		}
+		g.Go(task, func(task *sched.Task) error {
+			_, err := r.Read(task, make([]byte, 1))
+			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return fmt.Errorf("the read: %v", err)
+			}
+			return nil
+		})
+		task.Yield()
 		r.Close()
-		if _, err := h.Wait(task); !errors.Is(err, net.ErrClosed) {
-			return fmt.Errorf("read: %v", err)
-		}
-		return nil
+		return g.Wait(task)
 	})
 	if err != nil {
 		t.Fatal(err)

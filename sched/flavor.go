@@ -61,7 +61,9 @@ func (w *worker) pushLocal(t *Task) {
 	case modeSolo:
 		w.ring.Push(t)
 	case modeSim:
-		w.s.sim.runnable = append(w.s.sim.runnable, t)
+		if !t.frozen() {
+			w.s.sim.runnable = append(w.s.sim.runnable, t)
+		}
 	default:
 		w.q.Push(t)
 	}
@@ -96,7 +98,9 @@ func (s *state) ready(t *Task, by *Task) {
 	}
 	switch {
 	case s.mode == modeSim:
-		s.sim.runnable = append(s.sim.runnable, t)
+		if !t.frozen() { // else the wake is lost with its host
+			s.sim.runnable = append(s.sim.runnable, t)
+		}
 		return
 	case s.locked && t.co != nil && (by == nil || by.s != s || t.co.home != by.w):
 		// A started task must run on its own thread: straight to its

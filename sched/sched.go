@@ -24,6 +24,7 @@ type Scheduler struct {
 	chooser    Chooser
 	maxSteps   uint64
 	parkOnly   bool
+	watchdog   time.Duration
 	running    atomic.Bool
 
 	statsMu sync.Mutex
@@ -64,8 +65,8 @@ func WithClock(c Clock) Option {
 }
 
 // AwaitLimit sets how many goroutines at most run the functions given to
-// Await at once; more calls wait their turn. The default is 64. It panics if
-// n < 1.
+// Await at once; more calls wait their turn, their tasks parked for
+// WaitAwaitQueued. The default is 64. It panics if n < 1.
 func AwaitLimit(n int) Option {
 	if n < 1 {
 		panic(fmt.Sprintf("sched: AwaitLimit(%d): need at least one goroutine", n))
@@ -128,7 +129,7 @@ func (s *Scheduler) RunContext(ctx context.Context, main func(t *Task) error) er
 	err := st.run(ctx, main)
 	var stats RunStats
 	if m := st.sim; m != nil {
-		stats = RunStats{Steps: m.step, Checksum: m.sum, Virtual: time.Duration(m.now)}
+		stats = m.stats()
 	}
 	s.statsMu.Lock()
 	s.last = stats
@@ -218,6 +219,9 @@ func newState(s *Scheduler) *state {
 	case s.chooser != nil:
 		st.mode = modeSim
 		st.sim = newSim(st, s.chooser, s.maxSteps, s.parkOnly)
+		if s.watchdog > 0 {
+			st.sim.watch(s.watchdog)
+		}
 		st.clock = simClock{st.sim}
 		st.locked = false
 		st.n = 1
@@ -248,13 +252,20 @@ func (s *state) run(ctx context.Context, main func(*Task) error) error {
 			s.root.end(ctx.Err(), nil)
 			s.endExternal()
 		})
-		defer stop()
+		defer func() {
+			if d := s.dog(); d == nil || !d.fired.Load() { // else the run may still poll it
+				stop()
+			}
+		}()
 	}
 	w0.pushLocal(t)
 	var wg sync.WaitGroup
 	wg.Add(len(s.ws))
 	for _, w := range s.ws {
 		go w.main(&wg)
+	}
+	if d := s.dog(); d != nil {
+		return d.wait(w0)
 	}
 	wg.Wait()
 	s.pool.wg.Wait()

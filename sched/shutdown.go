@@ -77,7 +77,7 @@ func (s *state) stuck() []*Task {
 	var parked []*Task
 	s.coMu.Lock()
 	for c := range s.cos {
-		if t := c.t; t != nil && t.state == stateParked {
+		if t := c.t; t != nil && t.state == stateParked && !t.frozen() {
 			parked = append(parked, t)
 		}
 	}
@@ -236,11 +236,14 @@ func (s *state) close(c *coroutine, w *worker) {
 		}
 		t.state, t.w, t.unwinding = stateRunning, w, true
 	}
+	if d := s.dog(); d != nil {
+		d.beat(s.sim, t, c) // its deferred calls run now: they may hang too
+	}
 	c.closing = true
 	if !c.e.Close() {
 		return
 	}
-	if panicked, v, stack := c.e.Panic(); panicked && t != nil {
+	if panicked, v, stack := c.e.Panic(); panicked && t != nil && !t.frozen() {
 		w.errs = append(w.errs, taskError{s.seq.Add(1), &TaskError{ID: t.id, Name: t.name, Err: &coro.PanicError{Value: v, Stack: stack}}})
 	}
 	c.e.End()

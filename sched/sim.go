@@ -151,7 +151,9 @@ type sim struct {
 	sum      uint64
 	now      int64 // virtual nanoseconds since SimEpoch
 	watches  []*watch
-	over     bool // the step limit was reached
+	over     bool      // the step limit was reached, or the watchdog gave the run up
+	dog      *watchdog // &watched, with a Watchdog; else nil
+	watched  watchdog
 	draws    uint64
 	pcg      rand.PCG
 	rng      *rand.Rand
@@ -180,7 +182,7 @@ func (m *sim) choose(w *worker) *Task {
 	if n == 0 {
 		return nil
 	}
-	if m.max > 0 && m.step >= m.max {
+	if m.max > 0 && m.step >= m.max || m.dog != nil && m.dog.fired.Load() {
 		m.over = true
 		return nil
 	}
@@ -227,7 +229,7 @@ func pointIn(s *state) {
 func (s *state) left() []ParkedTask {
 	var tasks []*Task
 	for c := range s.cos {
-		if t := c.t; t != nil && t.state != stateDone {
+		if t := c.t; t != nil && t.state != stateDone && !t.frozen() {
 			tasks = append(tasks, t)
 		}
 	}

@@ -21,9 +21,10 @@ func (r *statsTracer) Spawn(t, parent *sched.Task) {
 	r.where[t.Name()] = t.CreatedAt() // known from the spawn on
 	r.mu.Unlock()
 }
-func (r *statsTracer) Resume(*sched.Task, int)            {}
-func (r *statsTracer) Park(*sched.Task, sched.WaitReason) {}
-func (r *statsTracer) Wake(t, by *sched.Task)             {}
+func (r *statsTracer) Resume(*sched.Task, int)              {}
+func (r *statsTracer) Park(*sched.Task, sched.WaitReason)   {}
+func (r *statsTracer) Rewait(*sched.Task, sched.WaitReason) {}
+func (r *statsTracer) Wake(t, by *sched.Task)               {}
 func (r *statsTracer) Done(t *sched.Task, err error) {
 	r.mu.Lock()
 	r.final[t.Name()] = t.Stats()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weavert/weave/internal/engine"
+	"github.com/weavert/weave/internal/simhost"
 )
 
 // Task is a function running as a coroutine of a Scheduler. Each task gets
@@ -85,6 +86,11 @@ type taskExtra struct {
 	cause  intr    // why it unwinds
 	report *[]byte // where to put its stack when it unwinds, for the report that named it
 	lastOp string  // in a deterministic run, its last operation, for reports
+
+	// The simulated host it belongs to, and the host's incarnation it
+	// started in (host.go).
+	host  *simhost.Host
+	epoch uint64
 }
 
 // extra returns t's taskExtra, making it if t has none yet.
@@ -153,8 +159,15 @@ func (t *Task) Name() string { return t.name }
 // Context returns t's context: the one it was started with.
 func (t *Task) Context() context.Context { return t.ctx }
 
-// Now returns the current time of t's scheduler clock.
-func (t *Task) Now() time.Time { return t.s.clock.Now() }
+// Now returns the current time of t's scheduler clock; for a task of a
+// simulated host, with the skew of the host's clock.
+func (t *Task) Now() time.Time {
+	now := t.s.clock.Now()
+	if x := t.x.Load(); x != nil && x.host != nil {
+		now = now.Add(x.host.Offset)
+	}
+	return now
+}
 
 // Go starts f as a new task of t's run and returns at once; f runs later, on
 // any worker. What t did before Go happens before f starts. Go must be

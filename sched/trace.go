@@ -16,6 +16,11 @@ type Tracer interface {
 	// what it waits for. Formatting the reason costs; comparing its Kind
 	// does not.
 	Park(task *Task, why WaitReason)
+	// Rewait: task, still parked, waits for something else now, given in
+	// why: an Await queued for a goroutine of the pool (WaitAwaitQueued)
+	// got one, and runs (WaitAwait). It comes after the task's Park and
+	// before its Wake, from the Await's goroutine.
+	Rewait(task *Task, why WaitReason)
 	// Wake: task became runnable, woken by the running task by, or with
 	// by == nil when no waking task is known: a timer, Await, a context,
 	// and Close, Unlock and Done, which take no task.

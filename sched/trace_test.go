@@ -37,6 +37,9 @@ func (r *recorder) Resume(t *sched.Task, th int) { r.add("resume %v on %d", id(t
 func (r *recorder) Park(t *sched.Task, why sched.WaitReason) {
 	r.add("park %v: %v", id(t), why.Kind)
 }
+func (r *recorder) Rewait(t *sched.Task, why sched.WaitReason) {
+	r.add("rewait %v: %v", id(t), why.Kind)
+}
 func (r *recorder) Wake(t, by *sched.Task)      { r.add("wake %v by %v", id(t), id(by)) }
 func (r *recorder) Done(t *sched.Task, _ error) { r.add("done %v", id(t)) }
 
@@ -156,8 +159,8 @@ func TestCancelledSleepLeavesNoTimer(t *testing.T) {
 
 var errStop = errors.New("stop")
 
-// reasons is a Tracer that keeps the reason of each task's last park, by
-// the task's name.
+// reasons is a Tracer that keeps what each task, by name, waits for as of
+// its last park or rewait.
 type reasons struct {
 	mu sync.Mutex
 	by map[string]sched.WaitReason
@@ -172,6 +175,7 @@ func (r *reasons) Park(t *sched.Task, why sched.WaitReason) {
 	r.by[t.Name()] = why
 	r.mu.Unlock()
 }
+func (r *reasons) Rewait(t *sched.Task, why sched.WaitReason) { r.Park(t, why) }
 
 func (r *reasons) of(name string) sched.WaitReason {
 	r.mu.Lock()

@@ -10,43 +10,49 @@ import (
 type WaitKind uint8
 
 const (
-	WaitYield     WaitKind = iota // it yielded: it is runnable again at once
-	WaitSleep                     // Task.Sleep
-	WaitRecv                      // Chan.Recv
-	WaitSend                      // Chan.Send
-	WaitSelect                    // Select
-	WaitLock                      // Mutex.Lock
-	WaitRWLock                    // RWMutex.Lock
-	WaitRWRLock                   // RWMutex.RLock
-	WaitCond                      // Cond.Wait
-	WaitWaitGroup                 // WaitGroup.Wait
-	WaitAwait                     // Await
-	WaitGroupWait                 // Group.Wait
-	WaitGroupGo                   // Group.Go, for a slot under SetLimit
-	WaitHandle                    // Handle.Wait
-	WaitSemaphore                 // Semaphore.Acquire
-	WaitIORead                    // an FD's read
-	WaitIOWrite                   // an FD's write
+	WaitYield       WaitKind = iota // it yielded: it is runnable again at once
+	WaitSleep                       // Task.Sleep
+	WaitRecv                        // Chan.Recv
+	WaitSend                        // Chan.Send
+	WaitSelect                      // Select
+	WaitLock                        // Mutex.Lock
+	WaitRWLock                      // RWMutex.Lock
+	WaitRWRLock                     // RWMutex.RLock
+	WaitCond                        // Cond.Wait
+	WaitWaitGroup                   // WaitGroup.Wait
+	WaitAwait                       // Await
+	WaitGroupWait                   // Group.Wait
+	WaitGroupGo                     // Group.Go, for a slot under SetLimit
+	WaitHandle                      // Handle.Wait
+	WaitSemaphore                   // Semaphore.Acquire
+	WaitIORead                      // an FD's read
+	WaitIOWrite                     // an FD's write
+	WaitAwaitQueued                 // Await, for a goroutine of the pool: all are busy
+	WaitCrashed                     // nothing: its simulated host crashed
+	WaitNotify                      // Notify.Wait
 )
 
 var waitKindNames = [...]string{
-	WaitYield:     "yield",
-	WaitSleep:     "sleep",
-	WaitRecv:      "chan receive",
-	WaitSend:      "chan send",
-	WaitSelect:    "select",
-	WaitLock:      "Mutex.Lock",
-	WaitRWLock:    "RWMutex.Lock",
-	WaitRWRLock:   "RWMutex.RLock",
-	WaitCond:      "Cond.Wait",
-	WaitWaitGroup: "WaitGroup.Wait",
-	WaitAwait:     "Await",
-	WaitGroupWait: "Group.Wait",
-	WaitGroupGo:   "Group.Go",
-	WaitHandle:    "Handle.Wait",
-	WaitSemaphore: "Semaphore.Acquire",
-	WaitIORead:    "I/O read",
-	WaitIOWrite:   "I/O write",
+	WaitYield:       "yield",
+	WaitSleep:       "sleep",
+	WaitRecv:        "chan receive",
+	WaitSend:        "chan send",
+	WaitSelect:      "select",
+	WaitLock:        "Mutex.Lock",
+	WaitRWLock:      "RWMutex.Lock",
+	WaitRWRLock:     "RWMutex.RLock",
+	WaitCond:        "Cond.Wait",
+	WaitWaitGroup:   "WaitGroup.Wait",
+	WaitAwait:       "Await",
+	WaitGroupWait:   "Group.Wait",
+	WaitGroupGo:     "Group.Go",
+	WaitHandle:      "Handle.Wait",
+	WaitSemaphore:   "Semaphore.Acquire",
+	WaitIORead:      "I/O read",
+	WaitIOWrite:     "I/O write",
+	WaitAwaitQueued: "Await queued",
+	WaitCrashed:     "crashed",
+	WaitNotify:      "Notify.Wait",
 }
 
 func (k WaitKind) String() string {
@@ -230,7 +236,7 @@ func (t *Task) armFor(kind WaitKind, what waitable, mu sync.Locker) uint64 {
 // granted is a lock cycle or a deadlock, which are reported.
 func cancellable(kind WaitKind) bool {
 	switch kind {
-	case WaitGroupWait, WaitAwait, WaitLock, WaitRWLock, WaitRWRLock:
+	case WaitGroupWait, WaitAwait, WaitAwaitQueued, WaitLock, WaitRWLock, WaitRWRLock, WaitCrashed:
 		return false
 	}
 	return true

@@ -104,6 +104,9 @@ func (w *worker) newTask(parent *Task, ctx context.Context, name string, f func(
 	} else {
 		t.cancellable = ctx.Done() != nil
 	}
+	if parent != nil && w.s.mode == modeSim {
+		t.inheritHost(parent)
+	}
 	w.spawned++
 	if w.s.tracer != nil {
 		w.s.tracer.Spawn(t, parent)
@@ -130,6 +133,10 @@ func (w *worker) main(wg *sync.WaitGroup) {
 	defer func() {
 		if !clean {
 			go w.main(wg)
+			return
+		}
+		if d := w.s.dog(); d != nil {
+			d.end(w.s) // the watcher waits for that, not for wg
 			return
 		}
 		wg.Done()
@@ -178,7 +185,7 @@ func (w *worker) execute(t *Task) {
 	t.budget = budgetPerRun
 	t.resumes++
 	if w.s.mode == modeSim {
-		w.s.sim.cur = t
+		w.s.sim.resume(t)
 	}
 	if w.s.tracer != nil {
 		w.s.tracer.Resume(t, w.id)
@@ -237,8 +244,8 @@ func (w *worker) end(t *Task, err error, how endHow) {
 			err = t.ctx.Err()
 		}
 	}
-	report := err != nil && !cancelled
-	if sc := t.scope; sc != nil {
+	report := err != nil && !cancelled && !t.frozen() // a crashed host's failures are not the run's
+	if sc := t.scope; sc != nil && !t.frozen() {
 		// Its owner first, then the scope counts it gone: a Wait that its
 		// end releases sees what it left.
 		if t.direct {

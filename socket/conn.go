@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/weavert/weave/internal/simnet"
 	"github.com/weavert/weave/sched"
 	"golang.org/x/sys/unix"
 )
@@ -17,6 +18,7 @@ import (
 // Close and the deadlines may be called by any task of its run at any time.
 type Conn struct {
 	fd           *sched.FD
+	sim          *simnet.Conn // in a simulated world, instead of fd
 	network      string
 	laddr, raddr net.Addr
 }
@@ -53,7 +55,13 @@ func newConn(t *sched.Task, fd int, network string, k kind, raddr net.Addr, dial
 // Read reads into p, parking t until data comes. At the end of the stream
 // it returns io.EOF; data the peer sent before closing comes first.
 func (c *Conn) Read(t *sched.Task, p []byte) (int, error) {
-	n, err := c.fd.Read(t, p)
+	var n int
+	var err error
+	if c.sim != nil {
+		n, err = c.sim.Read(t, p)
+	} else {
+		n, err = c.fd.Read(t, p)
+	}
 	if err != nil && err != io.EOF {
 		err = c.opError("read", err)
 	}
@@ -63,7 +71,13 @@ func (c *Conn) Read(t *sched.Task, p []byte) (int, error) {
 // Write writes all of p, parking t whenever the socket's buffer is full. It
 // returns how much it wrote and, if that is not all, why.
 func (c *Conn) Write(t *sched.Task, p []byte) (int, error) {
-	n, err := c.fd.Write(t, p)
+	var n int
+	var err error
+	if c.sim != nil {
+		n, err = c.sim.Write(t, p)
+	} else {
+		n, err = c.fd.Write(t, p)
+	}
 	if err != nil {
 		err = c.opError("write", err)
 	}
@@ -73,6 +87,9 @@ func (c *Conn) Write(t *sched.Task, p []byte) (int, error) {
 // Close closes the connection. Tasks parked on it wake with an error
 // matching net.ErrClosed.
 func (c *Conn) Close() error {
+	if c.sim != nil {
+		return c.opErrorOrNil("close", c.sim.Close())
+	}
 	if err := c.fd.Close(); err != nil {
 		return c.opError("close", err)
 	}
@@ -81,10 +98,21 @@ func (c *Conn) Close() error {
 
 // CloseWrite shuts down the sending side: the peer reads io.EOF once it has
 // read everything sent before. Reading goes on.
-func (c *Conn) CloseWrite() error { return c.shutdown("close", unix.SHUT_WR) }
+func (c *Conn) CloseWrite() error {
+	if c.sim != nil {
+		return c.opErrorOrNil("close", c.sim.CloseWrite())
+	}
+	return c.shutdown("close", unix.SHUT_WR)
+}
 
-// CloseRead shuts down the receiving side.
-func (c *Conn) CloseRead() error { return c.shutdown("close", unix.SHUT_RD) }
+// CloseRead shuts down the receiving side. In a simulated world it does
+// nothing.
+func (c *Conn) CloseRead() error {
+	if c.sim != nil {
+		return nil
+	}
+	return c.shutdown("close", unix.SHUT_RD)
+}
 
 func (c *Conn) shutdown(op string, how int) error {
 	var serr error
@@ -117,6 +145,9 @@ func (c *Conn) SetKeepAlive(on bool) error {
 }
 
 func (c *Conn) setsockopt(op string, level, opt, v int) error {
+	if c.sim != nil {
+		return nil // a simulated stream has no options
+	}
 	var serr error
 	if err := c.fd.Control(func(fd int) { serr = unix.SetsockoptInt(fd, level, opt, v) }); err != nil {
 		return c.opError(op, err)
@@ -137,15 +168,28 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 // waiting now and later ones fail with an error matching
 // os.ErrDeadlineExceeded once it passes; the zero time means none. The
 // deadlines run on the scheduler's timers.
-func (c *Conn) SetDeadline(when time.Time) error { return c.fd.SetDeadline(when) }
+func (c *Conn) SetDeadline(when time.Time) error {
+	return errors.Join(c.SetReadDeadline(when), c.SetWriteDeadline(when))
+}
 
 // SetReadDeadline sets the read deadline.
-func (c *Conn) SetReadDeadline(when time.Time) error { return c.fd.SetReadDeadline(when) }
+func (c *Conn) SetReadDeadline(when time.Time) error {
+	if c.sim != nil {
+		return c.opErrorOrNil("set", c.sim.SetReadDeadline(when))
+	}
+	return c.fd.SetReadDeadline(when)
+}
 
 // SetWriteDeadline sets the write deadline.
-func (c *Conn) SetWriteDeadline(when time.Time) error { return c.fd.SetWriteDeadline(when) }
+func (c *Conn) SetWriteDeadline(when time.Time) error {
+	if c.sim != nil {
+		return c.opErrorOrNil("set", c.sim.SetWriteDeadline(when))
+	}
+	return c.fd.SetWriteDeadline(when)
+}
 
-// FD returns the Conn's descriptor, for what Conn does not offer.
+// FD returns the Conn's descriptor, for what Conn does not offer; nil in a
+// simulated world.
 func (c *Conn) FD() *sched.FD { return c.fd }
 
 // opError wraps err as package net does, so that errors.Is finds
@@ -153,6 +197,13 @@ func (c *Conn) FD() *sched.FD { return c.fd }
 // error through it.
 func (c *Conn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: c.raddr, Err: err}
+}
+
+func (c *Conn) opErrorOrNil(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return c.opError(op, err)
 }
 
 // Bind returns a net.Conn whose methods park t: bufio, encoding/json,

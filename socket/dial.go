@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/weavert/weave/internal/simnet"
 	"github.com/weavert/weave/sched"
 	"golang.org/x/sys/unix"
 )
@@ -37,6 +38,9 @@ func (d *Dialer) Dial(t *sched.Task, network, address string) (*Conn, error) {
 	var deadline time.Time
 	if d.Timeout > 0 {
 		deadline = t.Now().Add(d.Timeout)
+	}
+	if h := simnet.HostOf(t.Context()); h != nil {
+		return simDial(t, h, network, k, address, deadline)
 	}
 	eps, err := resolve(t, "dial", network, k, address, false, deadline)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/weavert/weave/internal/simnet"
 	"github.com/weavert/weave/sched"
 	"golang.org/x/sys/unix"
 )
@@ -12,6 +13,7 @@ import (
 // Listener accepts stream connections: TCP or Unix.
 type Listener struct {
 	fd      *sched.FD
+	sim     *simnet.Listener
 	network string
 	k       kind
 	addr    net.Addr
@@ -26,6 +28,9 @@ func Listen(t *sched.Task, network, address string) (*Listener, error) {
 	k, err := parseNetwork("listen", network, true)
 	if err != nil {
 		return nil, err
+	}
+	if h := simnet.HostOf(t.Context()); h != nil {
+		return simListen(t, h, network, k, address)
 	}
 	return eachEndpoint(t, network, k, address, func(ep endpoint) (*Listener, error) {
 		b, err := bindTo(t, network, k, ep, true)
@@ -148,6 +153,13 @@ func backlog() int {
 
 // Accept parks t until a connection comes, and returns it.
 func (l *Listener) Accept(t *sched.Task) (*Conn, error) {
+	if l.sim != nil {
+		c, err := l.sim.Accept(t)
+		if err != nil {
+			return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: err}
+		}
+		return simConn(l.network, c), nil
+	}
 	var nfd int
 	var sa unix.Sockaddr
 	var aerr error
@@ -187,7 +199,12 @@ func (l *Listener) Addr() net.Addr { return l.addr }
 // Close stops listening: a task parked in Accept wakes with an error
 // matching net.ErrClosed. A Unix socket's file is removed.
 func (l *Listener) Close() error {
-	err := l.fd.Close()
+	var err error
+	if l.sim != nil {
+		err = l.sim.Close()
+	} else {
+		err = l.fd.Close()
+	}
 	if l.unlink != "" && err == nil {
 		os.Remove(l.unlink)
 	}
@@ -199,9 +216,14 @@ func (l *Listener) Close() error {
 
 // SetDeadline sets the time after which Accept fails with an error matching
 // os.ErrDeadlineExceeded; the zero time means none.
-func (l *Listener) SetDeadline(when time.Time) error { return l.fd.SetReadDeadline(when) }
+func (l *Listener) SetDeadline(when time.Time) error {
+	if l.sim != nil {
+		return l.sim.SetDeadline(when)
+	}
+	return l.fd.SetReadDeadline(when)
+}
 
-// FD returns the Listener's descriptor.
+// FD returns the Listener's descriptor; nil in a simulated world.
 func (l *Listener) FD() *sched.FD { return l.fd }
 
 // Bind returns a net.Listener whose Accept parks t and returns Conns bound

@@ -1,11 +1,13 @@
 package socket
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"time"
 
+	"github.com/weavert/weave/internal/simnet"
 	"github.com/weavert/weave/sched"
 	"golang.org/x/sys/unix"
 )
@@ -13,6 +15,7 @@ import (
 // PacketConn is a datagram socket: UDP, or a Unix datagram socket.
 type PacketConn struct {
 	fd      *sched.FD
+	sim     *simnet.PacketConn
 	network string
 	k       kind
 	family  int
@@ -27,6 +30,9 @@ func ListenPacket(t *sched.Task, network, address string) (*PacketConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h := simnet.HostOf(t.Context()); h != nil {
+		return simListenPacket(t, h, network, k, address)
+	}
 	return eachEndpoint(t, network, k, address, func(ep endpoint) (*PacketConn, error) {
 		b, err := bindTo(t, network, k, ep, false)
 		if err != nil {
@@ -39,6 +45,13 @@ func ListenPacket(t *sched.Task, network, address string) (*PacketConn, error) {
 // ReadFrom parks t until a datagram comes, reads it into p, and returns its
 // length and sender. A datagram longer than p is cut to fit.
 func (c *PacketConn) ReadFrom(t *sched.Task, p []byte) (int, net.Addr, error) {
+	if c.sim != nil {
+		n, from, err := c.ReadFromAddrPort(t, p)
+		if err != nil {
+			return n, nil, err
+		}
+		return n, net.UDPAddrFromAddrPort(from), nil
+	}
 	n, sa, err := c.recvfrom(t, p)
 	if err != nil {
 		return n, nil, err
@@ -52,6 +65,13 @@ func (c *PacketConn) ReadFrom(t *sched.Task, p []byte) (int, net.Addr, error) {
 
 // ReadFromAddrPort is ReadFrom for UDP with the sender as a value.
 func (c *PacketConn) ReadFromAddrPort(t *sched.Task, p []byte) (int, netip.AddrPort, error) {
+	if c.sim != nil {
+		n, from, err := c.sim.ReadFrom(t, p)
+		if err != nil {
+			return n, from, c.opError("read", nil, err)
+		}
+		return n, from, nil
+	}
 	n, sa, err := c.recvfrom(t, p)
 	if err != nil {
 		return n, netip.AddrPort{}, err
@@ -94,6 +114,13 @@ func (c *PacketConn) recvfrom(t *sched.Task, p []byte) (int, unix.Sockaddr, erro
 // WriteTo sends p as one datagram to addr, parking t while the socket's
 // buffer is full.
 func (c *PacketConn) WriteTo(t *sched.Task, p []byte, addr net.Addr) (int, error) {
+	if c.sim != nil {
+		ua, ok := addr.(*net.UDPAddr)
+		if !ok {
+			return 0, c.opError("write", addr, &net.AddrError{Err: "not a UDP address", Addr: addrString(addr)})
+		}
+		return c.WriteToAddrPort(t, p, ua.AddrPort())
+	}
 	sa, err := toSockaddr(c.k, c.family, addr)
 	if err != nil {
 		return 0, c.opError("write", addr, err)
@@ -103,6 +130,13 @@ func (c *PacketConn) WriteTo(t *sched.Task, p []byte, addr net.Addr) (int, error
 
 // WriteToAddrPort is WriteTo for UDP with the address as a value.
 func (c *PacketConn) WriteToAddrPort(t *sched.Task, p []byte, addr netip.AddrPort) (int, error) {
+	if c.sim != nil {
+		n, err := c.sim.WriteTo(t, p, addr)
+		if err != nil {
+			return n, c.opError("write", net.UDPAddrFromAddrPort(addr), err)
+		}
+		return n, nil
+	}
 	sa, err := addrPortSockaddr(c.family, addr)
 	if err != nil {
 		return 0, c.opError("write", net.UDPAddrFromAddrPort(addr), err)
@@ -143,6 +177,12 @@ func (c *PacketConn) opError(op string, addr net.Addr, err error) error {
 // Close closes the socket: tasks parked on it wake with an error matching
 // net.ErrClosed. A Unix socket's file is removed.
 func (c *PacketConn) Close() error {
+	if c.sim != nil {
+		if err := c.sim.Close(); err != nil {
+			return c.opError("close", nil, err)
+		}
+		return nil
+	}
 	if err := c.fd.Close(); err != nil {
 		return c.opError("close", nil, err)
 	}
@@ -156,15 +196,28 @@ func (c *PacketConn) Close() error {
 func (c *PacketConn) LocalAddr() net.Addr { return c.laddr }
 
 // SetDeadline sets the read and write deadlines (see Conn.SetDeadline).
-func (c *PacketConn) SetDeadline(when time.Time) error { return c.fd.SetDeadline(when) }
+func (c *PacketConn) SetDeadline(when time.Time) error {
+	return errors.Join(c.SetReadDeadline(when), c.SetWriteDeadline(when))
+}
 
 // SetReadDeadline sets the read deadline.
-func (c *PacketConn) SetReadDeadline(when time.Time) error { return c.fd.SetReadDeadline(when) }
+func (c *PacketConn) SetReadDeadline(when time.Time) error {
+	if c.sim != nil {
+		return c.sim.SetReadDeadline(when)
+	}
+	return c.fd.SetReadDeadline(when)
+}
 
-// SetWriteDeadline sets the write deadline.
-func (c *PacketConn) SetWriteDeadline(when time.Time) error { return c.fd.SetWriteDeadline(when) }
+// SetWriteDeadline sets the write deadline. A simulated datagram socket
+// never waits to write: there it does nothing.
+func (c *PacketConn) SetWriteDeadline(when time.Time) error {
+	if c.sim != nil {
+		return nil
+	}
+	return c.fd.SetWriteDeadline(when)
+}
 
-// FD returns the socket's descriptor.
+// FD returns the socket's descriptor; nil in a simulated world.
 func (c *PacketConn) FD() *sched.FD { return c.fd }
 
 // Bind returns a net.PacketConn whose methods park t (see Conn.Bind).

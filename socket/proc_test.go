@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"testing"
 
@@ -29,6 +30,14 @@ func filePair(t testing.TB) (*os.File, *os.File) {
 		t.Fatal(err)
 	}
 	return os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
+}
+
+// procConn returns a ProcConn of task's run, and the proc.Conn at the other
+// end of its socketpair.
+func procConn(t *testing.T, task *sched.Task) (*socket.ProcConn, *proc.Conn, error) {
+	a, b := procPair(t)
+	pa, err := socket.Proc(task, a)
+	return pa, b, err
 }
 
 // Two tasks talk over proc.Conns with no goroutine: messages of every size
@@ -123,4 +132,38 @@ func TestProcConnCancelClose(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A frame and the end of the stream that arrive together, before the poller
+// takes their edge, are both seen: the read that took the frame does not
+// stand for the end. On one thread, the peer's Send and Close both happen
+// before the worker polls.
+func TestProcConnEndAfterFrame(t *testing.T) {
+	run(t, func(task *sched.Task) error {
+		pa, b, err := procConn(t, task)
+		if err != nil {
+			return err
+		}
+		defer pa.Close()
+		h := sched.Spawn(task, func(task *sched.Task) ([]string, error) {
+			var got []string
+			for {
+				m, err := pa.Recv(task)
+				if err != nil {
+					return got, err
+				}
+				got = append(got, string(m))
+			}
+		})
+		task.Yield() // the reader parks in Recv
+		if err := b.Send([]byte("last")); err != nil {
+			return err
+		}
+		b.Close()
+		got, err := h.Wait(task)
+		if !errors.Is(err, io.EOF) || len(got) != 1 || got[0] != "last" {
+			return fmt.Errorf("got %q, then %v; want \"last\", then io.EOF", got, err)
+		}
+		return nil
+	}, sched.Threads(1))
 }

@@ -108,7 +108,7 @@ func (d *demo) run(ctx context.Context, live net.Listener, trace *traceOut) (err
 		env = append(env, envTimeline+"=1")
 	}
 	defer d.stopChildren()
-	for i := range demoChildren {
+	for range demoChildren {
 		// Not ctx: Start would kill the child when it ends, and Ctrl-C must
 		// let the demo finish its round and summary first.
 		p, err := proc.Start(context.Background(), proc.Spec{Entry: workerEntry, Env: env})
@@ -116,14 +116,13 @@ func (d *demo) run(ctx context.Context, live net.Listener, trace *traceOut) (err
 			return err
 		}
 		d.procs = append(d.procs, p)
-		d.peers = append(d.peers, inspect.Child(fmt.Sprintf("worker-%d", i+1), p))
 	}
 	d.rounds = make([]int, demoChildren)
 	d.last = make([]result, demoChildren)
 	d.primes = make([]int, demoChildren)
 	d.values = make([]uint64, demoChildren)
 	fmt.Fprintf(d.stdout, "weave demo: parent pid %d, children %s (pid %d) and %s (pid %d), for %v\n",
-		os.Getpid(), d.peers[0].Name(), d.procs[0].PID(), d.peers[1].Name(), d.procs[1].PID(), d.duration)
+		os.Getpid(), childName(0), d.procs[0].PID(), childName(1), d.procs[1].PID(), d.duration)
 
 	if live != nil {
 		srv := serveLive(live)
@@ -136,36 +135,71 @@ func (d *demo) run(ctx context.Context, live net.Listener, trace *traceOut) (err
 	defer cancel()
 	s := sched.New(sched.Threads(workerThreads), sched.LockThreads(), sched.MeasureRunTime(), sched.WithTracer(rec))
 	d.next = primeBound(d.n) + 1
+	var end ending
 	err = s.Run(func(t *sched.Task) error {
-		for i, peer := range d.peers {
-			t.GoNamed("dispatch "+peer.Name(), func(t *sched.Task) error { return d.dispatch(runCtx, t, i) })
+		// A task of this run reads each child's Conn, parked on the
+		// poller: the dispatchers send and receive with no goroutine and
+		// no Await between them and the children. Those tasks end when the
+		// Peers close, as this task returns: what needs the children
+		// (the last snapshot, the trace) is done before.
+		for i, p := range d.procs {
+			peer, err := inspect.ChildTask(t, childName(i), p)
+			if err != nil {
+				return err
+			}
+			defer peer.Close()
+			d.peers = append(d.peers, peer)
 		}
-		t.GoNamed("picture", func(t *sched.Task) error { return d.redraw(runCtx, t) })
+		g := sched.NewGroup(t)
+		for i, peer := range d.peers {
+			g.GoNamed(t, "dispatch "+peer.Name(), func(t *sched.Task) error { return d.dispatch(runCtx, t, i) })
+		}
+		g.GoNamed(t, "picture", func(t *sched.Task) error { return d.redraw(runCtx, t) })
+		if err := g.Wait(t); err != nil {
+			return err
+		}
+		end.elapsed = time.Since(d.start)
+		// The children wait for their next job: their counters stand
+		// still, and their threads are idle.
+		end.tree, _ = sched.Await(t, func(ctx context.Context) (*inspect.Tree, error) {
+			return inspect.Snapshot(ctx, inspect.Options{Timeout: 5 * time.Second}), nil
+		})
+		end.idle, _ = sched.Await(t, func(context.Context) ([]childIdle, error) {
+			return d.idleThreads(end.tree), nil
+		})
+		if trace != nil {
+			_, err := sched.Await(t, func(context.Context) (struct{}, error) { return struct{}{}, trace.write() })
+			return err
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	elapsed := time.Since(d.start)
-
-	// The children wait for their next job: their counters stand still.
-	tree := inspect.Snapshot(context.Background(), inspect.Options{Timeout: 5 * time.Second})
 	if !d.live {
 		// The last picture taken while the work went on, once.
 		fmt.Fprint(d.stdout, d.lastPicture)
 	}
 	if trace != nil {
-		if err := trace.write(); err != nil {
-			return err
-		}
 		fmt.Fprintf(d.stdout, "timeline: %s (open it in ui.perfetto.dev or chrome://tracing)\n", trace.name)
 	}
-	fmt.Fprint(d.stdout, d.summary(tree, elapsed, ctx.Err() != nil))
+	fmt.Fprint(d.stdout, d.summary(end, ctx.Err() != nil))
 	return nil
 }
 
+// ending is what the demo knows once the work is over, for its summary.
+type ending struct {
+	elapsed time.Duration
+	tree    *inspect.Tree
+	idle    []childIdle
+}
+
+// childName names child i in the tree.
+func childName(i int) string { return fmt.Sprintf("worker-%d", i+1) }
+
 // dispatch hands rounds to child i until ctx ends: each job goes out with
-// an arrow in the trace, each result comes back as one.
+// an arrow in the trace, each result comes back as one. Both park t, on
+// the poller, while the child's socket is full or empty.
 func (d *demo) dispatch(ctx context.Context, t *sched.Task, i int) error {
 	peer := d.peers[i]
 	for round := 1; ctx.Err() == nil; round++ {
@@ -179,7 +213,7 @@ func (d *demo) dispatch(ctx context.Context, t *sched.Task, i int) error {
 		if err := peer.SendFrom(t, b); err != nil {
 			return fmt.Errorf("%s: %w", peer.Name(), err)
 		}
-		msg, err := sched.Await(t, func(context.Context) ([]byte, error) { return peer.Recv() })
+		msg, err := peer.RecvTask(t)
 		if err != nil {
 			return fmt.Errorf("%s: %w", peer.Name(), err)
 		}
@@ -201,7 +235,11 @@ func (d *demo) dispatch(ctx context.Context, t *sched.Task, i int) error {
 // on a terminal; elsewhere it keeps the last one for the end.
 func (d *demo) redraw(ctx context.Context, t *sched.Task) error {
 	for {
-		// Snapshot asks the children and waits: off the scheduler's threads.
+		// Snapshot is the tree of every process: it reads this process's
+		// /proc files, regular files that no poller waits on, and waits for
+		// the children's answers, which the Peers' tasks receive. It is
+		// the call the live page's handlers make on their goroutines:
+		// here, too, it runs on one, through Await.
 		tree, _ := sched.Await(t, func(context.Context) (*inspect.Tree, error) {
 			return inspect.Snapshot(ctx, inspect.Options{Timeout: time.Second}), nil
 		})
@@ -228,8 +266,8 @@ func (d *demo) redraw(ctx context.Context, t *sched.Task) error {
 // waits for it; one that does not end within two seconds is killed. No
 // child outlives the demo.
 func (d *demo) stopChildren() {
-	for _, p := range d.peers {
-		p.Close()
+	for _, p := range d.procs {
+		p.Conn().Close() // closed already, with its Peer, unless the run failed first
 	}
 	for _, p := range d.procs {
 		select {
@@ -360,4 +398,63 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// childIdle is where a child's scheduler threads sleep in the kernel once
+// the work is over.
+type childIdle struct {
+	name    string
+	pid     int
+	threads []idleThread
+	settled bool // the threads were all found asleep, twice alike
+	err     error
+}
+
+// idleThread is one scheduler thread of a child, and its wait channel.
+type idleThread struct {
+	index, tid int
+	wait       string // "" if it was not asleep
+}
+
+// idleThreads says, for each child of tree, where its scheduler threads
+// sleep in the kernel: the wait channel of each thread, read by this
+// process from the child's /proc (proc.Thread.WaitChannel), so that the
+// reading wakes nothing in the child, as a request would. The threads are
+// the snapshot's, by TID. A child that has just answered is read again
+// until two readings some milliseconds apart agree, every scheduler thread
+// asleep with the same context switches, for at most a second.
+func (d *demo) idleThreads(tree *inspect.Tree) []childIdle {
+	var idle []childIdle
+	for i, c := range tree.Process.Children {
+		ci := childIdle{name: c.Name, pid: c.PID}
+		if c.Process == nil || len(c.Process.Schedulers) == 0 || i >= len(d.procs) {
+			ci.err = errors.New(c.Error)
+			idle = append(idle, ci)
+			continue
+		}
+		var prev map[int]proc.Thread
+		for try := 0; try < 200 && !ci.settled; try++ {
+			if try > 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			st, err := d.procs[i].Stat()
+			if err != nil {
+				ci.err = err
+				break
+			}
+			now := map[int]proc.Thread{}
+			for _, th := range st.Threads {
+				now[th.TID] = th
+			}
+			ci.threads, ci.settled = ci.threads[:0], true
+			for _, th := range c.Process.Schedulers[0].Threads {
+				k, was := now[th.TID], prev[th.TID]
+				ci.threads = append(ci.threads, idleThread{index: th.Index, tid: th.TID, wait: k.WaitChannel})
+				ci.settled = ci.settled && th.TID != 0 && k.State == 'S' && k == was
+			}
+			prev = now
+		}
+		idle = append(idle, ci)
+	}
+	return idle
 }

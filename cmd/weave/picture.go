@@ -55,6 +55,9 @@ func (d *demo) drawProcess(b *strings.Builder, title string, p *inspect.Process,
 		}
 		for _, th := range s.Threads {
 			now := "idle"
+			if th.OSWait != "" {
+				now = "idle in " + th.OSWait // where the kernel has it sleep
+			}
 			if th.State == "running" {
 				now = "▶ " + taskLabel(s, th.Task)
 			}
@@ -113,7 +116,8 @@ func bar(tasks []inspect.Task) string {
 // summary makes the design's point with the demo's own numbers: the task
 // switches each process made against the kernel's context switches of the
 // same processes, all their threads and the scheduler's threads alone.
-func (d *demo) summary(tree *inspect.Tree, elapsed time.Duration, interrupted bool) string {
+func (d *demo) summary(end ending, interrupted bool) string {
+	tree, elapsed := end.tree, end.elapsed
 	var b strings.Builder
 	how := "ran"
 	if interrupted {
@@ -162,6 +166,7 @@ func (d *demo) summary(tree *inspect.Tree, elapsed time.Duration, interrupted bo
 		}
 	}
 	d.mu.Unlock()
+	b.WriteString(idleSummary(end.idle))
 	return b.String()
 }
 
@@ -204,4 +209,47 @@ func num(n uint64) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// idleSummary says where the children's scheduler threads sleep once the
+// work is over, as the kernel reports it: in each child, one waits in the
+// scheduler's epoll poller for the parent's next message.
+func idleSummary(idle []childIdle) string {
+	if len(idle) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nIdle at the end, the children's scheduler threads sleep here in the kernel (/proc/PID/task/TID/wchan):\n")
+	inPoller, all := 0, 0
+	for _, c := range idle {
+		fmt.Fprintf(&b, "  %-22s", fmt.Sprintf("%s (pid %d)", c.name, c.pid))
+		switch {
+		case c.err != nil:
+			fmt.Fprintf(&b, " %v\n", c.err)
+			continue
+		case !c.settled:
+			b.WriteString(" still busy after a second:")
+		}
+		for _, th := range c.threads {
+			wait := th.wait
+			if wait == "" {
+				wait = "running"
+			}
+			fmt.Fprintf(&b, "   thread %d (tid %d) %s", th.index, th.tid, wait)
+			all++
+			if inEpoll(th.wait) {
+				inPoller++
+			}
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "%d of the children's %d scheduler threads idle in epoll_wait: in each child one waits in the scheduler's\n", inPoller, all)
+	b.WriteString("poller, where the parent's next message wakes it, and the other on a futex until there is work for two.\n")
+	return b.String()
+}
+
+// inEpoll reports whether wait, a wait channel, is epoll_wait's: the
+// kernel names it do_epoll_wait, or ep_poll in other versions.
+func inEpoll(wait string) bool {
+	return strings.Contains(wait, "epoll") || strings.Contains(wait, "ep_poll")
 }

@@ -59,14 +59,20 @@ func demoWorker(ctx context.Context, c *proc.Conn) error {
 		Timeline: os.Getenv(envTimeline) != "", MaxEvents: childMaxEvents,
 	})
 	defer rec.Close()
-	peer := inspect.Parent(c)
-	defer peer.Close()
 	s := sched.New(sched.Threads(workerThreads), sched.LockThreads(), sched.MeasureRunTime(), sched.WithTracer(rec))
 	return s.Run(func(t *sched.Task) error {
+		// A task of this run reads the Conn, parked on the scheduler's
+		// poller: the jobs come to this task with no goroutine between,
+		// and a thread with nothing to run waits in epoll_wait.
+		peer, err := inspect.ParentTask(t, c)
+		if err != nil {
+			return err
+		}
+		defer peer.Close()
 		ch := newChain(ctx, t, n)
 		defer ch.close(t)
 		for {
-			msg, err := sched.Await(t, func(context.Context) ([]byte, error) { return peer.Recv() })
+			msg, err := peer.RecvTask(t)
 			if errors.Is(err, io.EOF) || ctx.Err() != nil {
 				return nil // the parent is done with us
 			}

@@ -2,9 +2,9 @@
 //
 // A parent supervises three worker processes (Erlang's one_for_one). Each
 // worker serves requests with a weave scheduler of two threads, one task per
-// request. One request is poisoned: the worker that gets it fails, and only
-// that process goes down. The supervisor restarts it, and meanwhile the other
-// two keep answering.
+// request, its Conn read and written through socket.Proc. One request is
+// poisoned: the worker that gets it fails, and only that process goes down.
+// The supervisor restarts it, and meanwhile the other two keep answering.
 //
 //	go run ./examples/supervised
 package main
@@ -21,6 +21,7 @@ import (
 
 	"github.com/weavert/weave/proc"
 	"github.com/weavert/weave/sched"
+	"github.com/weavert/weave/socket"
 )
 
 func init() {
@@ -41,9 +42,19 @@ func main() {
 func worker(ctx context.Context, c *proc.Conn) error {
 	s := sched.New(sched.Threads(2))
 	return s.Run(func(t *sched.Task) error {
+		// Through socket.Proc, a Recv or a Send that must wait parks its
+		// task on the scheduler's poller: no thread blocks in the Conn.
+		pc, err := socket.Proc(t, c)
+		if err != nil {
+			return err
+		}
+		var replies sched.WaitGroup
+		defer func() {
+			replies.Wait(t)
+			pc.Close()
+		}()
 		for {
-			// Recv blocks its thread: it runs off the scheduler's threads.
-			msg, err := sched.Await(t, func(context.Context) ([]byte, error) { return c.Recv() })
+			msg, err := pc.Recv(t)
 			if errors.Is(err, io.EOF) {
 				return nil // the parent hung up
 			}
@@ -53,8 +64,8 @@ func worker(ctx context.Context, c *proc.Conn) error {
 			if string(msg) == "poison" {
 				return errors.New("poisoned request")
 			}
-			t.Go(func(t *sched.Task) error {
-				return c.Send([]byte(fmt.Sprintf("%d: %s", os.Getpid(), strings.ToUpper(string(msg)))))
+			replies.Go(t, func(t *sched.Task) error {
+				return pc.Send(t, []byte(fmt.Sprintf("%d: %s", os.Getpid(), strings.ToUpper(string(msg)))))
 			})
 		}
 	})

@@ -122,6 +122,22 @@ func Tasks(pid int) ([]int, error) {
 	return tids, nil
 }
 
+// WaitChannel returns where in the kernel thread tid of process pid sleeps,
+// from /proc/PID/task/TID/wchan: the name of a kernel function, such as
+// do_epoll_wait or futex_do_wait (names vary with the kernel's version).
+// It returns "" for a thread that is running or runnable, and where the
+// kernel does not say (it writes "0").
+func WaitChannel(pid, tid int) (string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/wchan")
+	if err != nil {
+		return "", err
+	}
+	if w := strings.TrimSpace(string(b)); w != "0" {
+		return w, nil
+	}
+	return "", nil
+}
+
 // Stat is the part of /proc/PID/stat that identifies a process over time,
 // and tells whether it is ending.
 type Stat struct {

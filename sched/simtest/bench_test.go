@@ -2,6 +2,7 @@ package simtest_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/weavert/weave/sched"
 	"github.com/weavert/weave/sched/simtest"
@@ -62,6 +63,7 @@ func yielders(t *sched.Task) error {
 func BenchmarkSteps(b *testing.B) {
 	b.Run("pingpong/random", func(b *testing.B) { benchSteps(b, simtest.Random(), pingPong) })
 	b.Run("pingpong/random/parks", func(b *testing.B) { benchSteps(b, simtest.Random(), pingPong, sched.ParkPointsOnly()) })
+	b.Run("pingpong/random/watchdog", func(b *testing.B) { benchSteps(b, simtest.Random(), pingPong, sched.Watchdog(time.Minute)) })
 	b.Run("pingpong/pct3", func(b *testing.B) { benchSteps(b, simtest.PCT(3).WithSteps(40_000), pingPong) })
 	b.Run("yield100/random", func(b *testing.B) { benchSteps(b, simtest.Random(), yielders) })
 	b.Run("yield100/pct3", func(b *testing.B) { benchSteps(b, simtest.PCT(3).WithSteps(10_000), yielders) })

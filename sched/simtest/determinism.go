@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
 
@@ -15,6 +16,9 @@ type NondeterminismError struct {
 	Seed          uint64
 	Step          uint64   // the first step that differs, from 1
 	First, Second Decision // that step in each run
+	// When the two runs made the same choices but ended differently: how
+	// each ended, "passed" or the kind of its failure and its error.
+	FirstEnd, SecondEnd string
 }
 
 // Decision is one scheduling step: the runnable tasks, in the order the
@@ -37,7 +41,11 @@ func (d Decision) String() string {
 }
 
 func (e *NondeterminismError) Error() string {
-	if e.Step == 0 {
+	switch {
+	case e.Step == 0 && e.FirstEnd != e.SecondEnd:
+		return fmt.Sprintf("simtest: seed %d is not deterministic: the two runs made the same choices but ended differently:\nthe first %s\nthe second %s",
+			e.Seed, e.FirstEnd, e.SecondEnd)
+	case e.Step == 0:
 		return fmt.Sprintf("simtest: seed %d is not deterministic: the two runs made the same choices but their checksums differ", e.Seed)
 	}
 	return fmt.Sprintf("simtest: seed %d is not deterministic: step %d differs: the first run %s, the second %s",
@@ -106,5 +114,25 @@ func (c *config) compare(body func(*sched.Task) error, strat Strategy, seed uint
 	if first.stats.Checksum != second.stats.Checksum {
 		return &NondeterminismError{Seed: seed}
 	}
+	if a, b := ending(first.err), ending(second.err); a != b {
+		return &NondeterminismError{Seed: seed, FirstEnd: a, SecondEnd: b}
+	}
 	return nil
 }
+
+// ending describes how a run ended, to compare two runs of a seed: "passed",
+// or the kind of its failure and its error's text. What differs between two
+// runs of a deterministic program is blanked out of the text: the addresses
+// and the goroutine numbers that errors and stacks show.
+func ending(err error) string {
+	if err == nil {
+		return "passed"
+	}
+	msg := hexRE.ReplaceAllLiteralString(err.Error(), "0x…")
+	return kindOf(err) + ": " + goroutineRE.ReplaceAllLiteralString(msg, "goroutine …")
+}
+
+var (
+	hexRE       = regexp.MustCompile(`0x[0-9a-f]+\??`)
+	goroutineRE = regexp.MustCompile(`goroutine [0-9]+`)
+)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,5 +157,77 @@ func TestCheckDeterminismClean(t *testing.T) {
 		if f, _ := simtest.Explore(busy, s, simtest.CheckDeterminism(), simtest.Seeds(seeds)); f != nil {
 			t.Fatal(f)
 		}
+	}
+}
+
+// Two runs of a seed that make the same choices but end differently are
+// nondeterministic too: here a count kept outside the run decides whether
+// the body fails, and what its error says.
+func TestCheckDeterminismOutcome(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  func(calls int64) error
+		first string // how the first run of seed 1 ends
+	}{
+		{"passes then fails", func(calls int64) error {
+			if calls%2 == 0 {
+				return errors.New("every second call fails")
+			}
+			return nil
+		}, "passed"},
+		{"two messages", func(calls int64) error {
+			return fmt.Errorf("call %d fails", calls)
+		}, "error: sched: task 1 (main): call 1 fails"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int64
+			body := func(t *sched.Task) error {
+				t.Go(func(t *sched.Task) error { return nil })
+				t.Yield()
+				return tt.body(calls.Add(1))
+			}
+			f, _ := simtest.Explore(body, simtest.CheckDeterminism(), simtest.Seeds(10))
+			var nd *simtest.NondeterminismError
+			if f == nil || !errors.As(f, &nd) || f.Kind() != "nondeterminism" || f.Seed != 1 {
+				t.Fatalf("failure %v, want nondeterminism at seed 1", f)
+			}
+			if nd.Step != 0 || nd.FirstEnd != tt.first || nd.FirstEnd == nd.SecondEnd {
+				t.Fatalf("%+v", nd)
+			}
+			if msg := nd.Error(); !strings.Contains(msg, "ended differently") || !strings.Contains(msg, nd.SecondEnd) {
+				t.Fatal(msg)
+			}
+		})
+	}
+}
+
+// A deterministic run that fails ends the same way every time, though its
+// error names addresses and goroutines that change from run to run: every
+// buggy program of the catalogue keeps its own kind under CheckDeterminism.
+func TestCheckDeterminismSameFailure(t *testing.T) {
+	tests := []struct {
+		kind string
+		body func(*sched.Task) error
+	}{
+		{"lock cycle", bank(transfer)},
+		{"panic", func(t *sched.Task) error {
+			t.Go(func(*sched.Task) error { panic(fmt.Sprintf("boom %p", new(int))) })
+			return nil
+		}},
+		{"deadlock", func(t *sched.Task) error {
+			ch := sched.NewChan[int](0)
+			t.Go(func(t *sched.Task) error { ch.Recv(t); return nil })
+			ch.Recv(t)
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			f, _ := simtest.Explore(tt.body, simtest.CheckDeterminism(), simtest.Seeds(100))
+			if f == nil || f.Kind() != tt.kind || f.Replayed != "" {
+				t.Fatalf("failure %v, want a %s", f, tt.kind)
+			}
+		})
 	}
 }

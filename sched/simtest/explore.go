@@ -2,6 +2,7 @@ package simtest
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -16,13 +17,17 @@ import (
 type Option interface{ apply(*config) }
 
 type config struct {
-	seeds     int
-	first     uint64
-	strategy  Strategy
-	maxSteps  uint64
-	checkDet  bool
-	tracePath string
-	parkOnly  bool
+	seeds      int
+	first      uint64
+	strategy   Strategy
+	maxSteps   uint64
+	checkDet   bool
+	tracePath  string
+	traceLines int
+	parkOnly   bool
+	watchdog   time.Duration
+	shard      int // Shard(shard, shards): the seeds to run
+	shards     int
 }
 
 type optionFunc func(*config)
@@ -58,11 +63,13 @@ func FirstSeed(s uint64) Option { return optionFunc(func(c *config) { c.first = 
 func MaxSteps(n uint64) Option { return optionFunc(func(c *config) { c.maxSteps = n }) }
 
 // CheckDeterminism runs every seed twice and compares the two runs step by
-// step: which tasks were runnable, in what order, and which one ran. A
-// difference is a failure with a *NondeterminismError naming the first step
-// that differs. It finds programs whose scheduling depends on something a
-// seed does not fix: the real clock, map iteration order, a goroutine
-// outside the run.
+// step: which tasks were runnable, in what order, and which one ran; then
+// their checksums, and how they ended: passed, or failed with what kind of
+// failure and what error. A difference is a failure with a
+// *NondeterminismError naming the first step that differs, or both ends. It
+// finds programs whose scheduling or result depends on something a seed
+// does not fix: the real clock, map iteration order, a goroutine outside the
+// run, state kept from one run to the next.
 func CheckDeterminism() Option { return optionFunc(func(c *config) { c.checkDet = true }) }
 
 // ParkPointsOnly makes the runs choose only where a task parks, yields or
@@ -76,8 +83,23 @@ func ParkPointsOnly() Option { return optionFunc(func(c *config) { c.parkOnly = 
 // the scheduler's events, one a line, each with its step and virtual time.
 func TraceFile(path string) Option { return optionFunc(func(c *config) { c.tracePath = path }) }
 
+// DefaultTraceLines is how many events the trace of a failing run keeps
+// unless TraceLines says otherwise: about a megabyte of text.
+const DefaultTraceLines = 10_000
+
+// TraceLines makes the trace of a failing run (Failure.Trace, TraceFile)
+// keep its last n events, after a line that counts those it dropped: a run
+// stopped by its step limit has millions. 0 keeps them all. The default is
+// DefaultTraceLines. It panics if n < 0.
+func TraceLines(n int) Option {
+	if n < 0 {
+		panic(fmt.Sprintf("simtest: TraceLines(%d): need 0 or more", n))
+	}
+	return optionFunc(func(c *config) { c.traceLines = n })
+}
+
 func newConfig(opts []Option) config {
-	c := config{seeds: DefaultSeeds, first: 1, maxSteps: DefaultMaxSteps}
+	c := config{seeds: DefaultSeeds, first: 1, maxSteps: DefaultMaxSteps, traceLines: DefaultTraceLines, watchdog: DefaultWatchdog, shards: 1}
 	for _, o := range opts {
 		o.apply(&c)
 	}
@@ -94,21 +116,23 @@ type Stats struct {
 // Failure is the first failing run of an exploration: enough to replay it.
 type Failure struct {
 	Seed     uint64
-	Run      int      // the run's place in the exploration, from 1
+	Run      int      // the run's place in the exploration (or its shard), from 1
 	Strategy Strategy // as the run chose: a PCT strategy has its run length fixed
 	Step     uint64   // the step at which the first task failed, or the run ended
 	Steps    uint64   // the steps of the whole run
 	Checksum uint64   // sched.RunStats.Checksum of the run
 	Virtual  time.Duration
 	Err      error  // what sched.Scheduler.Run returned, or a *NondeterminismError
-	Trace    string // the run's events, one a line (see TraceFile)
+	Trace    string // the run's last events, one a line (see TraceFile, TraceLines)
 	// Replayed is empty when a second run of the seed, made to trace it,
-	// ended as the first did; otherwise it says how it differed.
+	// ended as the first did; otherwise it says how it differed: it passed,
+	// failed another way, or made other choices.
 	Replayed string
 }
 
 // Kind names what went wrong, from the most specific: "nondeterminism",
-// "step limit", "lock cycle", "leak", "deadlock", "panic" or "error".
+// "watchdog", "step limit", "lock cycle", "leak", "deadlock", "panic" or
+// "error".
 func (f *Failure) Kind() string { return kindOf(f.Err) }
 
 func kindOf(err error) string {
@@ -120,6 +144,8 @@ func kindOf(err error) string {
 	switch {
 	case errors.As(err, &nd):
 		return "nondeterminism"
+	case errors.Is(err, sched.ErrWatchdog):
+		return "watchdog"
 	case errors.Is(err, sched.ErrStepLimit):
 		return "step limit"
 	case errors.As(err, &lc):
@@ -160,8 +186,9 @@ func (f *Failure) Unwrap() error { return f.Err }
 // run fails when sched.Scheduler.Run returns an error: body or a task it
 // started returned an error or panicked, tasks deadlocked, a Lock closed a
 // wait-for cycle, a Group's tasks left tasks parked behind them (a leak),
-// or the run exceeded MaxSteps. With CheckDeterminism, a seed whose two runs
-// differ is a failure too.
+// the run exceeded MaxSteps, or a task kept its goroutine past the
+// Watchdog's limit. With CheckDeterminism, a seed whose two runs differ is a
+// failure too.
 //
 // Body must be deterministic apart from the scheduling: no real clock, no map
 // order, no goroutines or I/O (Await refuses to run in a deterministic run).
@@ -170,7 +197,7 @@ func Explore(body func(*sched.Task) error, opts ...Option) (*Failure, Stats) {
 	c := newConfig(opts)
 	var stats Stats
 	var learned uint64 // the most steps of a run so far
-	for i := range c.seeds {
+	for i := c.shard; i < c.seeds; i += c.shards {
 		seed := c.first + uint64(i)
 		strat := c.strategy
 		if strat.depth > 0 && strat.steps == 0 {
@@ -188,14 +215,14 @@ func Explore(body func(*sched.Task) error, opts ...Option) (*Failure, Stats) {
 		stats.Virtual += r.stats.Virtual
 		learned = max(learned, r.stats.Steps)
 		var nd *NondeterminismError
-		if c.checkDet {
+		if c.checkDet && stalled(r.err) == nil { // a second run would stall again
 			nd = c.compare(body, strat, seed, r, rec)
 		}
 		if r.err == nil && nd == nil {
 			continue
 		}
 		f := &Failure{
-			Seed: seed, Run: i + 1, Strategy: strat, Step: r.stats.Steps, Steps: r.stats.Steps,
+			Seed: seed, Run: stats.Runs, Strategy: strat, Step: r.stats.Steps, Steps: r.stats.Steps,
 			Checksum: r.stats.Checksum, Virtual: r.stats.Virtual, Err: r.err,
 		}
 		if nd != nil {
@@ -222,24 +249,43 @@ func (c *config) run(body func(*sched.Task) error, strat Strategy, seed uint64, 
 	if wrap != nil {
 		ch = wrap(ch)
 	}
-	opts := []sched.Option{sched.Deterministic(ch), sched.MaxSteps(c.maxSteps)}
+	opts := []sched.Option{sched.Deterministic(ch), sched.MaxSteps(c.maxSteps), sched.Watchdog(c.watchdog)}
 	if c.parkOnly {
 		opts = append(opts, sched.ParkPointsOnly())
 	}
 	s := sched.New(append(opts, extra...)...)
-	err := s.Run(body)
+	ri := &runInfo{seed: seed}
+	if tr, ok := ch.(*tracer); ok {
+		ri.log = tr.fault
+	}
+	err := s.RunContext(context.WithValue(context.Background(), runKey{}, ri), func(t *sched.Task) error {
+		defer ri.stop(t) // the worlds the body made stop with it
+		return body(t)
+	})
 	return outcome{err, s.LastRun()}
 }
 
 // trace runs f's seed again with a tracer, to find the step of the first
-// failure and record the run's events, and checks that it ended the same.
+// failure and record the run's events, and checks that it ended the same;
+// then writes the trace to its file, if asked to.
 func (c *config) trace(body func(*sched.Task) error, f *Failure) {
-	var tr tracer
-	r := c.run(body, f.Strategy, f.Seed, func(ch sched.Chooser) sched.Chooser {
-		tr.inner = ch
-		return &tr
-	}, sched.WithTracer(&tr))
-	f.Trace = tr.b.String()
+	if we := stalled(f.Err); we != nil {
+		c.traceStalled(body, f, we)
+	} else {
+		c.traceFailed(body, f)
+	}
+	if c.tracePath != "" {
+		if err := os.WriteFile(c.tracePath, []byte(f.Trace), 0o644); err != nil {
+			f.Err = errors.Join(f.Err, fmt.Errorf("simtest: writing the trace: %w", err))
+		}
+	}
+}
+
+// traceFailed traces f, a run that ended.
+func (c *config) traceFailed(body func(*sched.Task) error, f *Failure) {
+	tr := tracer{keep: c.traceLines}
+	r := c.run(body, f.Strategy, f.Seed, tr.wrap, sched.WithTracer(&tr))
+	f.Trace = tr.String()
 	if tr.failedAt != 0 {
 		f.Step = tr.failedAt
 	}
@@ -247,12 +293,11 @@ func (c *config) trace(body func(*sched.Task) error, f *Failure) {
 	case r.stats.Checksum != f.Checksum:
 		f.Replayed = fmt.Sprintf("checksum %#016x after %d steps, against %#016x after %d: the program is not deterministic (try CheckDeterminism)",
 			r.stats.Checksum, r.stats.Steps, f.Checksum, f.Steps)
+	case r.err == nil:
+		f.Replayed = "it passed: the failure depends on something the seed does not fix (the real clock, state kept from run to run, map order): the program is not deterministic (try CheckDeterminism)"
 	case kindOf(r.err) != f.Kind():
 		f.Replayed = fmt.Sprintf("it ended with a %s instead: %v", kindOf(r.err), r.err)
-	}
-	if c.tracePath != "" {
-		if err := os.WriteFile(c.tracePath, []byte(f.Trace), 0o644); err != nil {
-			f.Err = errors.Join(f.Err, fmt.Errorf("simtest: writing the trace: %w", err))
-		}
+	case ending(r.err) != ending(f.Err):
+		f.Replayed = fmt.Sprintf("it failed otherwise: %v", r.err)
 	}
 }

@@ -19,11 +19,13 @@ var (
 	flagSeed     seedFlag
 	flagStrategy = flag.String("weave.strategy", "", "simtest: the `strategy` of every exploration: random, pct:DEPTH or pct:DEPTH:STEPS")
 	flagSeeds    = flag.Int("weave.seeds", 0, "simtest: how many `seeds` every exploration tries, instead of its own count")
-	flagTrace    = flag.String("weave.trace", "", "simtest: write the events of a failing run to `file`")
+	flagTrace    = flag.String("weave.trace", "", "simtest: write the last events of a failing run to `file`")
+	flagShard    shardFlag
 )
 
 func init() {
 	flag.Var(&flagSeed, "weave.seed", "simtest: run every exploration with this `seed` alone, to replay a failure")
+	flag.Var(&flagShard, "weave.shard", "simtest: run shard `i/n` of every exploration's seeds, 0 <= i < n: the seeds first+i, first+i+n, ...; the n shards run each seed once")
 }
 
 // seedFlag is a uint64 flag that knows whether it was set: 0 is a seed.
@@ -60,8 +62,9 @@ func (f *seedFlag) Set(s string) error {
 //
 //	go test ./pkg -run '^TestTransfer$' -weave.seed=17 -weave.strategy=pct:3:40
 //
-// The flags override the options: -weave.seed=N tries seed N alone,
-// -weave.strategy=S uses strategy S, -weave.seeds=N tries N seeds, and
+// The flags override the options: -weave.seed=N tries seed N alone (and
+// ignores -weave.shard), -weave.strategy=S uses strategy S, -weave.seeds=N
+// tries N seeds, -weave.shard=i/n runs shard i of n of them (Shard), and
 // -weave.trace=FILE writes the failing run's events to FILE. Run must be
 // called from the test's goroutine, as t.Fatal must.
 func Run(t testing.TB, body func(*sched.Task) error, opts ...Option) Stats {
@@ -77,8 +80,12 @@ func Run(t testing.TB, body func(*sched.Task) error, opts ...Option) Stats {
 		if *flagSeeds > 0 {
 			c.seeds = *flagSeeds
 		}
+		if flagShard.n > 0 {
+			c.shard, c.shards = flagShard.i, flagShard.n
+		}
 		if flagSeed.set {
 			c.first, c.seeds = flagSeed.seed, 1
+			c.shard, c.shards = 0, 1
 		}
 		if *flagTrace != "" {
 			c.tracePath = *flagTrace

@@ -15,6 +15,9 @@ import (
 //
 //	step 12 +1.5s: task 3 (worker) parks: sched.Mutex #2 held by task 1 (main)
 //
+// It keeps the last events only (keep of them, or all if keep is 0): a run
+// stopped by its step limit has millions.
+//
 // The run has one thread, so the methods are never called at once.
 type tracer struct {
 	inner    sched.Chooser
@@ -25,7 +28,9 @@ type tracer struct {
 	// clockMoves: the last step moved the clock while tasks could run;
 	// the next event, which the timer causes, says so first.
 	clockMoves bool
-	b          strings.Builder
+	keep       int
+	lines      [][]byte // a ring of the last events once it holds keep
+	events     int      // events written, the dropped ones included
 	// The objects tasks wait on are named #1, #2, ... in the order they
 	// first appear, rather than by their addresses, so that the trace of a
 	// replay is the same text: addresses change from run to run.
@@ -77,18 +82,69 @@ func (tr *tracer) event(t *sched.Task, format string, args ...any) {
 	}
 	if tr.clockMoves {
 		tr.clockMoves = false
-		fmt.Fprintf(&tr.b, "step %d +%v: the clock moves to the next timer, while tasks could still run\n", tr.step, now.Sub(tr.start))
+		line := fmt.Appendf(tr.line(), "step %d +%v: the clock moves to the next timer, while tasks could still run\n", tr.step, now.Sub(tr.start))
+		tr.add(line)
 	}
-	fmt.Fprintf(&tr.b, "step %d +%v: task %s ", tr.step, now.Sub(tr.start), label(t))
-	fmt.Fprintf(&tr.b, format, args...)
-	tr.b.WriteByte('\n')
+	line := fmt.Appendf(tr.line(), "step %d +%v: task %s ", tr.step, now.Sub(tr.start), label(t))
+	line = fmt.Appendf(line, format, args...)
+	tr.add(append(line, '\n'))
 }
 
-func label(t *sched.Task) string {
-	if t.Name() == "" {
-		return fmt.Sprint(t.ID())
+// line returns an empty buffer for the next event: the one of the event it
+// will push out of the ring, if any, so that a long run allocates no more.
+func (tr *tracer) line() []byte {
+	if tr.keep > 0 && len(tr.lines) == tr.keep {
+		return tr.lines[tr.events%tr.keep][:0]
 	}
-	return fmt.Sprintf("%d (%s)", t.ID(), t.Name())
+	return nil
+}
+
+// fault writes a fault of a simulated world, which happened at now.
+func (tr *tracer) fault(now time.Time, text string) {
+	if !tr.started {
+		tr.start, tr.started = now, true
+	}
+	tr.add(fmt.Appendf(tr.line(), "step %d +%v: %s\n", tr.step, now.Sub(tr.start), text))
+}
+
+// add appends the event line, made by line, to the ring.
+func (tr *tracer) add(line []byte) {
+	if tr.keep > 0 && len(tr.lines) == tr.keep {
+		tr.lines[tr.events%tr.keep] = line
+	} else {
+		tr.lines = append(tr.lines, line)
+	}
+	tr.events++
+}
+
+// String returns the events kept, one a line, after a line that counts
+// those dropped, if any.
+func (tr *tracer) String() string {
+	var b strings.Builder
+	first := 0
+	if dropped := tr.events - len(tr.lines); dropped > 0 {
+		fmt.Fprintf(&b, "… %d earlier events dropped: the trace keeps the last %d (simtest.TraceLines)\n", dropped, tr.keep)
+		first = tr.events % tr.keep
+	}
+	for i := range tr.lines {
+		b.Write(tr.lines[(first+i)%len(tr.lines)])
+	}
+	return b.String()
+}
+
+func label(t *sched.Task) string { return taskLabel(t.ID(), t.Name()) }
+
+func taskLabel(id uint64, name string) string {
+	if name == "" {
+		return fmt.Sprint(id)
+	}
+	return fmt.Sprintf("%d (%s)", id, name)
+}
+
+// wrap makes tr the chooser of a run that ch would choose for.
+func (tr *tracer) wrap(ch sched.Chooser) sched.Chooser {
+	tr.inner = ch
+	return tr
 }
 
 func (tr *tracer) Spawn(t, parent *sched.Task) {
@@ -103,6 +159,10 @@ func (tr *tracer) Resume(t *sched.Task, _ int) { tr.event(t, "runs") }
 
 func (tr *tracer) Park(t *sched.Task, why sched.WaitReason) {
 	tr.event(t, "parks: %s", why.Format(tr.name))
+}
+
+func (tr *tracer) Rewait(t *sched.Task, why sched.WaitReason) {
+	tr.event(t, "waits now: %s", why.Format(tr.name))
 }
 
 func (tr *tracer) Wake(t, by *sched.Task) {

@@ -37,6 +37,11 @@ func TestBuggyFound(t *testing.T) {
 			if g == nil || g.Step != f.Step || g.Checksum != f.Checksum || g.Kind() != f.Kind() {
 				t.Fatalf("the replay of\n%v\ngave\n%v", f, g)
 			}
+			// Run twice, it fails the same way twice, though its error
+			// names addresses and goroutines that differ.
+			if g, _ := simtest.Explore(b.Buggy, append(opts, simtest.CheckDeterminism())...); g == nil || g.Kind() != f.Kind() {
+				t.Fatalf("under CheckDeterminism, the failing seed of\n%v\ngave\n%v", f, g)
+			}
 		})
 	}
 }
