@@ -69,6 +69,7 @@ func pingPongGoroutines(b *testing.B, procs int) {
 }
 
 func pingPongTasks(b *testing.B, threads int) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
 	fa, fb := filePair(b)
 	defer fa.Close()
 	defer fb.Close()
