@@ -566,8 +566,13 @@ func (s *state) openPoller() (*poll.Poller, error) {
 	return s.poller.Load(), s.pollErr
 }
 
-// ioEvents wakes, on w, the tasks waiting for the readiness in evs.
-func (s *state) ioEvents(w *worker, evs []poll.Event) {
+// ioEvents wakes, on w, the tasks waiting for the readiness in evs. Each
+// may wake an idle worker to share them, except the first if idle says that
+// w has nothing else to run: w runs that one itself, as Go's findRunnable
+// runs the first goroutine its netpoll returns. Waking a worker for it sent
+// a thread through a futex wake, a search and a futex sleep at each hop of
+// a ping-pong between two tasks.
+func (s *state) ioEvents(w *worker, evs []poll.Event, idle bool) {
 	for _, e := range evs {
 		f := s.fds.get(e.Token)
 		if f == nil {
@@ -586,6 +591,11 @@ func (s *state) ioEvents(w *worker, evs []poll.Event) {
 		}
 		f.mu.Unlock()
 		for t := woken.pop(); t != nil; t = woken.pop() {
+			if idle && (!s.locked || t.co == nil || t.co.home == w) {
+				idle = false
+				s.readyQuiet(w, t)
+				continue
+			}
 			s.readyOn(w, t)
 		}
 	}

@@ -48,6 +48,9 @@ type worker struct {
 
 	evs []poll.Event      // scratch for polls
 	raw []unix.EpollEvent // the same, for the kernel
+	// yielded is when w's goroutine last went through Go's scheduler
+	// before it blocked in the poller (pollIdle).
+	yielded int64
 
 	segStart int64 // with MeasureRunTime: when the running task was resumed
 
