@@ -133,12 +133,13 @@ func TestRecvTaskMisuse(t *testing.T) {
 	}
 }
 
-// A snapshot says where each locked thread sleeps in the kernel: once no
-// thread has anything to run, in a run that waits on a socket, the last one
-// to go idle waits in the scheduler's poller, in epoll_wait. A goroutine
-// outside the run takes the snapshots, then connects to end the wait.
+// A snapshot says where each locked thread sleeps in the kernel: a thread
+// with nothing to run, in a run that waits on a socket, waits in the
+// scheduler's poller, in epoll_wait. The thread's TID is known once it has
+// run a task, and the run has one thread, so that its only thread has; a
+// goroutine outside the run takes the snapshots, then connects to end it.
 func TestIdleThreadInPoller(t *testing.T) {
-	rec := inspect.NewRecorder(inspect.Config{Name: "poller", Threads: 2, LockedThreads: true})
+	rec := inspect.NewRecorder(inspect.Config{Name: "poller", Threads: 1, LockedThreads: true})
 	defer rec.Close()
 	addr := make(chan string, 1)
 	found := make(chan []inspect.Thread, 1)
@@ -159,7 +160,7 @@ func TestIdleThreadInPoller(t *testing.T) {
 			c.Close()
 		}
 	}()
-	err := sched.New(sched.Threads(2), sched.LockThreads(), sched.WithTracer(rec)).Run(func(task *sched.Task) error {
+	err := sched.New(sched.Threads(1), sched.LockThreads(), sched.WithTracer(rec)).Run(func(task *sched.Task) error {
 		l, err := socket.Listen(task, "tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
@@ -177,7 +178,7 @@ func TestIdleThreadInPoller(t *testing.T) {
 	}
 	threads := <-found
 	if !anyInEpoll(threads) {
-		t.Errorf("the threads of a run waiting on a socket: %+v, want one idle in epoll_wait", threads)
+		t.Errorf("the thread of a run waiting on a socket: %+v, want it idle in epoll_wait", threads)
 	}
 }
 
