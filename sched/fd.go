@@ -326,8 +326,7 @@ func (d *fdDir) wait(t *Task) error {
 			kind = WaitIOWrite
 		}
 		d.waiters.push(t)
-		s.external.Add(1) // the world outside will wake it
-		s.ioWaiting.Add(1)
+		s.ioWaiting.Add(1) // the world outside will wake it: not a deadlock
 		switch t.park(kind, d, &f.mu) {
 		case intrCancel:
 			return t.ctx.Err()
@@ -373,7 +372,6 @@ func (d *fdDir) wakeAll(woken *taskList) {
 func (s *state) ioDone(n int) {
 	if n > 0 {
 		s.ioWaiting.Add(int64(-n))
-		s.external.Add(int64(-n))
 	}
 }
 

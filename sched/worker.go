@@ -174,7 +174,7 @@ func (w *worker) loop() {
 // yielded, parked, went to sleep, or ended (then its coroutine is free).
 func (w *worker) execute(t *Task) {
 	c := t.co
-	if c != nil && c.home != w && w.s.locked {
+	if w.s.locked && c != nil && c.home != w {
 		c.home.forward(t)
 		return
 	}
