@@ -37,7 +37,8 @@ type Options struct {
 	// Tries is the number of timed tries per figure; at least 11 unless
 	// set lower on purpose. Zero means 11.
 	Tries int
-	// Only, if set, selects the rows whose names it matches.
+	// Only, if set, selects the rows whose names it matches. Rows measured
+	// together (a system and its baseline) are reported together.
 	Only *regexp.Regexp
 	// Pin, if not empty, restricts the whole process to these CPUs, so
 	// that both ends of a switch share them (--pin 0: one CPU).
@@ -56,6 +57,45 @@ type probe struct {
 	// runs one try of n operations, and a function to release what setup
 	// made. Setup runs once per row, not per try.
 	setup func(n int) (try func() (float64, error), done func() (note string), err error)
+	// rows, with setupRows instead of setup, makes the probe measure several
+	// rows together: each try measures every row once, in turn, so that a
+	// system and its baseline are interleaved under the same conditions
+	// rather than measured a minute apart. The rows share the layer; name
+	// names the group in the progress lines.
+	rows      []rowSpec
+	setupRows func(n int, quick bool) (try func() ([]float64, error), done func() (notes []string), err error)
+	// maxTries, if set, bounds the timed tries of a probe whose tries take
+	// seconds each and agree closely.
+	maxTries int
+}
+
+// rowSpec is one row of a probe that measures several.
+type rowSpec struct{ name, unit string }
+
+// specs returns the rows p measures.
+func (p probe) specs() []rowSpec {
+	if p.rows != nil {
+		return p.rows
+	}
+	return []rowSpec{{p.name, p.unit}}
+}
+
+// setupAll returns p's setup as a setup of several rows.
+func (p probe) setupAll() func(n int, quick bool) (func() ([]float64, error), func() []string, error) {
+	if p.setupRows != nil {
+		return p.setupRows
+	}
+	return func(n int, _ bool) (func() ([]float64, error), func() []string, error) {
+		try, done, err := p.setup(n)
+		if err != nil {
+			return nil, nil, err
+		}
+		tryAll := func() ([]float64, error) {
+			v, err := try()
+			return []float64{v}, err
+		}
+		return tryAll, func() []string { return []string{done()} }, nil
+	}
 }
 
 // probes is the list of rows, in the order they are reported.
@@ -65,9 +105,11 @@ func register(p probe) { probes = append(probes, p) }
 
 // Names returns the names of every row, in order.
 func Names() []string {
-	names := make([]string, len(probes))
-	for i, p := range probes {
-		names[i] = p.name
+	var names []string
+	for _, p := range probes {
+		for _, r := range p.specs() {
+			names = append(names, r.name)
+		}
 	}
 	return names
 }
@@ -87,7 +129,7 @@ func Run(opt Options) (Report, error) {
 	rep.Machine = describeMachine(opt.Pin)
 	rep.Quick = opt.Quick
 	for _, p := range probes {
-		if opt.Only != nil && !opt.Only.MatchString(p.name) {
+		if opt.Only != nil && !slices.ContainsFunc(p.specs(), func(r rowSpec) bool { return opt.Only.MatchString(r.name) }) {
 			continue
 		}
 		if opt.Progress != nil {
@@ -97,11 +139,15 @@ func Run(opt Options) (Report, error) {
 		if opt.Quick {
 			n = p.quick
 		}
-		row, err := measure(p, n, tries)
+		t := tries
+		if p.maxTries > 0 {
+			t = min(t, p.maxTries)
+		}
+		rows, err := measure(p, n, t, opt.Quick)
 		if err != nil {
 			return rep, fmt.Errorf("bench: %s: %w", p.name, err)
 		}
-		rep.Results = append(rep.Results, row)
+		rep.Results = append(rep.Results, rows...)
 	}
 	// Group the rows by layer, top down as in the picture of the layers,
 	// keeping their order within a layer.
@@ -111,27 +157,40 @@ func Run(opt Options) (Report, error) {
 	return rep, nil
 }
 
-// measure runs one warm-up try and then the timed tries of p.
-func measure(p probe, n, tries int) (Row, error) {
-	row := Row{Name: p.name, Layer: p.layer, Unit: p.unit, Tries: tries}
-	try, done, err := p.setup(n)
+// measure runs one warm-up try and then the timed tries of p, and returns
+// its rows.
+func measure(p probe, n, tries int, quick bool) ([]Row, error) {
+	specs := p.specs()
+	try, done, err := p.setupAll()(n, quick)
 	if err != nil {
-		return row, err
+		return nil, err
 	}
-	var vals []float64
+	vals := make([][]float64, len(specs))
 	for i := range tries + 1 {
 		v, err := try()
+		if err == nil && len(v) != len(specs) {
+			err = fmt.Errorf("a try measured %d rows, not %d", len(v), len(specs))
+		}
 		if err != nil {
 			done()
-			return row, err
+			return nil, err
 		}
 		if i > 0 { // the first try warms up
-			vals = append(vals, v)
+			for j := range v {
+				vals[j] = append(vals[j], v[j])
+			}
 		}
 	}
-	row.Note = done()
-	row.Median, row.Min, row.Max = summarize(vals)
-	return row, nil
+	notes := done()
+	rows := make([]Row, len(specs))
+	for j, r := range specs {
+		rows[j] = Row{Name: r.name, Layer: p.layer, Unit: r.unit, Tries: tries}
+		if j < len(notes) {
+			rows[j].Note = notes[j]
+		}
+		rows[j].Median, rows[j].Min, rows[j].Max = summarize(vals[j])
+	}
+	return rows, nil
 }
 
 // summarize returns the median, min and max of vals.

@@ -55,6 +55,7 @@ func TestHuman(t *testing.T) {
 	}{
 		{48.7, "ns", "48.7 ns"}, {1.5, "ns", "1.50 ns"}, {2322, "ns", "2.32 µs"}, {1515528, "ns", "1.52 ms"},
 		{512, "B", "512 B"}, {4510, "B", "4.40 KiB"}, {3952640, "B", "3.77 MiB"},
+		{950, "msg/s", "950 msg/s"}, {56213, "msg/s", "56.2k msg/s"}, {1.2e6, "msg/s", "1.20M msg/s"},
 	}
 	for _, tt := range tests {
 		if got := human(tt.v, tt.unit); got != tt.want {
@@ -108,12 +109,77 @@ func TestMeasureDropsWarmUp(t *testing.T) {
 	p := probe{name: "fake/switch", layer: "coroutine", unit: "ns", setup: func(n int) (func() (float64, error), func() string, error) {
 		return func() (float64, error) { v := vals[i]; i++; return v, nil }, func() string { return "note" }, nil
 	}}
-	row, err := measure(p, 1, 3)
+	rows, err := measure(p, 1, 3, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if row.Median != 4 || row.Min != 3 || row.Max != 5 || row.Tries != 3 || row.Note != "note" {
+	if len(rows) != 1 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	if row := rows[0]; row.Median != 4 || row.Min != 3 || row.Max != 5 || row.Tries != 3 || row.Note != "note" {
 		t.Fatalf("row = %+v", row)
+	}
+}
+
+// A probe of several rows: each try measures all of them, and each row gets
+// the median of its own figures, its warm-up dropped, and its own note; the
+// setup learns whether the run is quick, and a try that returns the wrong
+// number of figures fails the probe after releasing what setup made.
+func TestMeasureRows(t *testing.T) {
+	tries := [][]float64{{1000, 1}, {5, 50}, {3, 30}, {4, 40}}
+	i, released, sawQuick := 0, 0, false
+	p := probe{name: "fake", layer: "network",
+		rows: []rowSpec{{"fake/a", "ns"}, {"fake/b", "B"}},
+		setupRows: func(n int, quick bool) (func() ([]float64, error), func() []string, error) {
+			sawQuick = quick
+			try := func() ([]float64, error) { v := tries[i]; i++; return v, nil }
+			return try, func() []string { released++; return []string{"a's", "b's"} }, nil
+		}}
+	rows, err := measure(p, 1, 3, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Row{
+		{Name: "fake/a", Layer: "network", Unit: "ns", Median: 4, Min: 3, Max: 5, Tries: 3, Note: "a's"},
+		{Name: "fake/b", Layer: "network", Unit: "B", Median: 40, Min: 30, Max: 50, Tries: 3, Note: "b's"},
+	}
+	if !slices.Equal(rows, want) || !sawQuick || released != 1 {
+		t.Fatalf("rows = %+v, quick %v, released %d times", rows, sawQuick, released)
+	}
+
+	tries, i = [][]float64{{1, 2}, {1}}, 0
+	if _, err := measure(p, 1, 3, false); err == nil || !strings.Contains(err.Error(), "1 rows, not 2") || released != 2 {
+		t.Fatalf("a try of the wrong size: %v, released %d times", err, released)
+	}
+}
+
+// Names lists every row of a probe of several; Only selects a probe by any of
+// its rows, and reports all of them; a probe's maxTries bounds its tries.
+func TestOnlyRowsTogether(t *testing.T) {
+	saved := probes
+	t.Cleanup(func() { probes = saved })
+	probes = nil
+	setup := func(int, bool) (func() ([]float64, error), func() []string, error) {
+		return func() ([]float64, error) { return []float64{1, 2}, nil }, func() []string { return nil }, nil
+	}
+	register(probe{name: "fake/switch", layer: "coroutine", unit: "ns", count: 1, quick: 1, setup: timed(1, func(int) error { return nil })})
+	register(probe{name: "pair", layer: "process", count: 1, quick: 1, rows: []rowSpec{{"pair/a", "ns"}, {"pair/b", "ns"}}, setupRows: setup, maxTries: 2})
+	if got := Names(); !slices.Equal(got, []string{"fake/switch", "pair/a", "pair/b"}) {
+		t.Fatalf("Names() = %v", got)
+	}
+	r, err := Run(Options{Quick: true, Tries: 5, Only: regexp.MustCompile("pair/b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, row := range r.Results {
+		got = append(got, row.Name)
+		if row.Tries != 2 {
+			t.Errorf("%s: %d tries, not the probe's most, 2", row.Name, row.Tries)
+		}
+	}
+	if !slices.Equal(got, []string{"pair/a", "pair/b"}) {
+		t.Fatalf("--only pair/b measured %v", got)
 	}
 }
 
@@ -137,7 +203,8 @@ func TestRunRows(t *testing.T) {
 	}
 	for _, want := range []string{"coro/switch", "iterpull/switch", "goroutine/switch", "thread/switch", "futex/overhead", "coro/create", "goroutine/create", "thread/create", "coro/memory", "goroutine/memory", "thread/memory",
 		"process/switch", "process/create", "process/memory",
-		"sched/yield", "sched/chan", "sched/spawn", "sched/memory"} {
+		"sched/yield", "sched/chan", "sched/spawn", "sched/memory",
+		"net/echo", "gonet/echo", "net/echo/p50", "gonet/echo/p50", "net/echo/p99", "gonet/echo/p99", "net/echo/cpu", "gonet/echo/cpu", "net/idle", "gonet/idle"} {
 		if _, ok := names[want]; !ok {
 			t.Errorf("no %s row", want)
 		}
@@ -150,6 +217,7 @@ func TestRunRows(t *testing.T) {
 	if r.Machine.Cores < 1 || r.Machine.Go == "" || r.Machine.Kernel == "" {
 		t.Errorf("machine = %+v", r.Machine)
 	}
+	noChildren(t)
 }
 
 func TestOutputs(t *testing.T) {
@@ -160,6 +228,10 @@ func TestOutputs(t *testing.T) {
 			{Name: "thread/switch", Layer: "thread", Unit: "ns", Median: 2500, Min: 2000, Max: 3000, Tries: 11, Note: "2.00 context switches per round trip"},
 			{Name: "coro/memory", Layer: "coroutine", Unit: "B", Median: 4500, Min: 4400, Max: 4600, Tries: 11},
 			{Name: "sched/yield", Layer: "scheduler", Unit: "ns", Median: 100, Min: 90, Max: 110, Tries: 11},
+			{Name: "net/echo", Layer: "network", Unit: "msg/s", Median: 60000, Min: 55000, Max: 65000, Tries: 11},
+			{Name: "gonet/echo", Layer: "network", Unit: "msg/s", Median: 50000, Min: 45000, Max: 55000, Tries: 11},
+			{Name: "net/echo/p99", Layer: "network", Unit: "ns", Median: 2e7, Min: 1.9e7, Max: 2.1e7, Tries: 11},
+			{Name: "gonet/echo/p99", Layer: "network", Unit: "ns", Median: 4e7, Min: 3.9e7, Max: 4.1e7, Tries: 11},
 		},
 	}
 	var js bytes.Buffer
@@ -198,6 +270,16 @@ func TestOutputs(t *testing.T) {
 	if strings.Index(out, "coro/switch") > strings.Index(out, "thread/switch") {
 		t.Errorf("rows are not grouped by layer, top down:\n%s", out)
 	}
+	// The network rows come last, under a header of their own, each compared
+	// with the standard library's server.
+	for _, want := range []string{`vs coro\n`, `vs gonet\n(.*\n)*.*net/echo .* 60\.0k msg/s .* 1\.2×`, `gonet/echo .* 1\.0×`, `net/echo/p99 .* 20\.0 ms .* 0\.5×`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("table does not match %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "vs gonet") < strings.Index(out, "thread/switch") {
+		t.Errorf("the network rows are not last:\n%s", out)
+	}
 
 	if strings.Contains(out, "noisy") {
 		t.Errorf("rows whose tries agree are marked noisy:\n%s", out)
@@ -208,8 +290,8 @@ func TestOutputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := svg.String()
-	if !strings.HasPrefix(s, "<svg") || !strings.Contains(s, "thread/switch") || strings.Contains(s, "coro/memory") {
-		t.Errorf("SVG must draw the switch rows and not the memory rows:\n%s", s)
+	if !strings.HasPrefix(s, "<svg") || !strings.Contains(s, "thread/switch") || strings.Contains(s, "coro/memory") || strings.Contains(s, "net/") {
+		t.Errorf("SVG must draw the switch rows and not the memory or network rows:\n%s", s)
 	}
 }
 

@@ -10,8 +10,9 @@ import (
 	"text/tabwriter"
 )
 
-// layers is the order of the table's groups: the seed's picture, top down.
-var layers = []string{"coroutine", "scheduler", "goroutine", "thread", "process"}
+// layers is the order of the table's groups: the seed's picture, top down,
+// then the servers built on them.
+var layers = []string{"coroutine", "scheduler", "goroutine", "thread", "process", "network"}
 
 // wideSpread is the ratio of a time row's slowest try to its fastest beyond
 // which the table calls the row noisy. On a quiet machine the tries of a row
@@ -23,11 +24,11 @@ var layers = []string{"coroutine", "scheduler", "goroutine", "thread", "process"
 // 54.8 ns and a maximum of 1.45 µs.
 const wideSpread = 2.0
 
-// spread returns the ratio of a time row's slowest try to its fastest, and
-// whether it is beyond wideSpread. Memory rows are deltas that can be
-// negative, and are left alone.
+// spread returns the ratio of a time or rate row's slowest try to its
+// fastest, and whether it is beyond wideSpread. Memory rows are deltas that
+// can be negative, and are left alone.
 func spread(row Row) (float64, bool) {
-	if row.Unit != "ns" || row.Min <= 0 {
+	if row.Unit == "B" || row.Min <= 0 {
 		return 0, false
 	}
 	s := row.Max / row.Min
@@ -36,8 +37,9 @@ func spread(row Row) (float64, bool) {
 
 // WriteTable writes r for people: a header describing the machine, then one
 // group of rows per layer, each with its median, min, max, unit and ratio to
-// the coroutine row of the same kind. A row whose tries spread widely is
-// marked noisy, and a note under the table says how to get steadier figures.
+// its baseline: the coroutine row of the same kind, or for the network rows
+// the standard library's server's. A row whose tries spread widely is marked
+// noisy, and a note under the table says how to get steadier figures.
 func WriteTable(w io.Writer, r Report) error {
 	m := r.Machine
 	pinned := "no"
@@ -46,12 +48,19 @@ func WriteTable(w io.Writer, r Report) error {
 	}
 	fmt.Fprintf(w, "machine: %s, %d cores, %s, Linux %s, pinned: %s\n\n", m.CPU, m.Cores, m.Go, m.Kernel, pinned)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "row\tmedian\tmin\tmax\tvs coro\t")
+	header := ""
 	anyNoisy := false
 	for _, layer := range layers {
 		for _, row := range r.Results {
 			if row.Layer != layer {
 				continue
+			}
+			if h := "row\tmedian\tmin\tmax\tvs " + baseFamily(row.Name) + "\t"; h != header {
+				if header != "" {
+					fmt.Fprintln(tw, "\t\t\t\t\t")
+				}
+				header = h
+				fmt.Fprintln(tw, h)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t", row.Name, human(row.Median, row.Unit), human(row.Min, row.Unit), human(row.Max, row.Unit), ratio(r, row))
 			note := row.Note
@@ -88,37 +97,57 @@ func WriteTable(w io.Writer, r Report) error {
 	return err
 }
 
-// ratio compares row with the coroutine row of the same kind (switch,
-// create, memory); the scheduler's yield and chan are switches, and its
-// spawn a creation.
+// ratio compares row with its baseline (see baseline).
 func ratio(r Report, row Row) string {
-	_, kind, _ := strings.Cut(row.Name, "/")
-	switch kind {
-	case "yield", "chan":
-		kind = "switch"
-	case "spawn":
-		kind = "create"
-	}
+	name := baseline(row.Name)
 	for _, base := range r.Results {
-		if base.Name == "coro/"+kind && base.Median > 0 {
+		if base.Name == name && base.Median > 0 {
 			return fmt.Sprintf("%.1f×", row.Median/base.Median)
 		}
 	}
 	return ""
 }
 
-// human writes v, in unit "ns" or "B", with a unit that keeps it short.
+// baseline names the row that a row is compared with: the coroutine row of
+// the same kind (switch, create, memory; the scheduler's yield and chan are
+// switches, and its spawn a creation), and for weave's server (net/...) the
+// standard library's (gonet/...).
+func baseline(name string) string {
+	_, kind, _ := strings.Cut(name, "/")
+	if f := baseFamily(name); f != "coro" {
+		return f + "/" + kind
+	}
+	switch kind {
+	case "yield", "chan":
+		kind = "switch"
+	case "spawn":
+		kind = "create"
+	}
+	return "coro/" + kind
+}
+
+// baseFamily is the first part of the names of a row's baselines.
+func baseFamily(name string) string {
+	if family, _, _ := strings.Cut(name, "/"); family == "net" || family == "gonet" {
+		return "gonet"
+	}
+	return "coro"
+}
+
+// human writes v, in unit "ns", "B" or "msg/s", with a unit that keeps it
+// short.
 func human(v float64, unit string) string {
 	scales := map[string][]struct {
 		div  float64
 		name string
 	}{
-		"ns": {{1e9, "s"}, {1e6, "ms"}, {1e3, "µs"}, {1, "ns"}},
-		"B":  {{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}, {1, "B"}},
+		"ns":    {{1e9, " s"}, {1e6, " ms"}, {1e3, " µs"}, {1, " ns"}},
+		"B":     {{1 << 30, " GiB"}, {1 << 20, " MiB"}, {1 << 10, " KiB"}, {1, " B"}},
+		"msg/s": {{1e6, "M msg/s"}, {1e3, "k msg/s"}, {1, " msg/s"}},
 	}[unit]
 	for _, s := range scales {
 		if v >= s.div || s.div == 1 {
-			return num(v/s.div) + " " + s.name
+			return num(v/s.div) + s.name
 		}
 	}
 	return num(v) + " " + unit
@@ -144,13 +173,13 @@ func WriteJSON(w io.Writer, r Report) error {
 }
 
 // WriteSVG draws the time rows (switches, creations, the scheduler's rows;
-// not the overhead row) as horizontal bars on a logarithmic scale, grouped
+// not the overhead row, nor the network's) as horizontal bars on a logarithmic scale, grouped
 // by layer and labelled, so that the picture reads on its own.
 func WriteSVG(w io.Writer, r Report) error {
 	var rows []Row
 	for _, row := range r.Results {
 		_, kind, _ := strings.Cut(row.Name, "/")
-		if row.Unit == "ns" && row.Median > 0 && kind != "overhead" {
+		if row.Unit == "ns" && row.Median > 0 && kind != "overhead" && row.Layer != "network" {
 			rows = append(rows, row)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
 
@@ -134,41 +135,61 @@ func TestRecvTaskMisuse(t *testing.T) {
 
 // A snapshot says where each locked thread sleeps in the kernel: a thread
 // with nothing to run, in a run that waits on a socket, waits in the
-// scheduler's poller, in epoll_wait.
+// scheduler's poller, in epoll_wait. The thread's TID is known once it has
+// run a task, and the run has one thread, so that its only thread has; a
+// goroutine outside the run takes the snapshots, then connects to end it.
 func TestIdleThreadInPoller(t *testing.T) {
-	rec := inspect.NewRecorder(inspect.Config{Name: "poller", Threads: 2, LockedThreads: true})
+	rec := inspect.NewRecorder(inspect.Config{Name: "poller", Threads: 1, LockedThreads: true})
 	defer rec.Close()
-	var idle inspect.Thread
-	err := sched.New(sched.Threads(2), sched.LockThreads(), sched.WithTracer(rec)).Run(func(task *sched.Task) error {
+	addr := make(chan string, 1)
+	found := make(chan []inspect.Thread, 1)
+	go func() {
+		a := <-addr
+		var threads []inspect.Thread
+		for try := 0; try < 10_000 && !anyInEpoll(threads); try++ {
+			threads = nil
+			tree := inspect.Snapshot(context.Background(), inspect.Options{})
+			for _, s := range tree.Process.Schedulers {
+				if s.Name == "poller" {
+					threads = s.Threads
+				}
+			}
+		}
+		found <- threads
+		if c, err := net.Dial("tcp", a); err == nil {
+			c.Close()
+		}
+	}()
+	err := sched.New(sched.Threads(1), sched.LockThreads(), sched.WithTracer(rec)).Run(func(task *sched.Task) error {
 		l, err := socket.Listen(task, "tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
 		defer l.Close()
-		h := sched.Spawn(task, func(task *sched.Task) (struct{}, error) {
-			_, err := l.Accept(task)
-			return struct{}{}, err
-		})
-		// This task runs on one thread; the other, once the accepting task
-		// parked, has nothing to run: ask until it sleeps.
-		for try := 0; try < 10_000 && !inEpoll(idle.OSWait); try++ {
-			tree := inspect.Snapshot(context.Background(), inspect.Options{})
-			for _, th := range ownScheduler(t, tree, "poller").Threads {
-				if th.State == "idle" {
-					idle = th
-				}
-			}
+		addr <- l.Addr().String()
+		c, err := l.Accept(task)
+		if err != nil {
+			return err
 		}
-		l.Close()
-		h.Wait(task)
-		return nil
+		return c.Close()
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if idle.OSState != "S" || !inEpoll(idle.OSWait) {
-		t.Errorf("the idle thread: %+v, want sleeping in epoll_wait", idle)
+	threads := <-found
+	if !anyInEpoll(threads) {
+		t.Errorf("the thread of a run waiting on a socket: %+v, want it idle in epoll_wait", threads)
 	}
+}
+
+// anyInEpoll reports whether one of threads is idle, asleep in epoll_wait.
+func anyInEpoll(threads []inspect.Thread) bool {
+	for _, th := range threads {
+		if th.State == "idle" && th.OSState == "S" && inEpoll(th.OSWait) {
+			return true
+		}
+	}
+	return false
 }
 
 // inEpoll reports whether wait, a wait channel, is epoll_wait's: the kernel

@@ -56,20 +56,31 @@ func (c *coroutine) Run() {
 				w.handoff = next
 				break
 			}
-			next.co, next.w, next.state, next.budget = c, w, stateRunning, budgetPerRun
-			next.resumes++
-			if w.s.mode == modeSim {
-				w.s.sim.resume(next)
-			}
-			c.t, t = next, next
-			if w.s.tracer != nil {
-				w.s.tracer.Resume(t, w.id)
-			}
+			c.begin(w, next)
+			t = next
 		}
 		c.t = nil
 		if !c.e.Yield() {
 			c.e.Unwind()
 		}
+	}
+}
+
+// begin makes next, a task that has not started, c's task on w. Not
+// inlined: Run's frame lies under that of every parked task, and a task
+// parked in FD.Read fits in Go's smallest stack only while it stays small
+// (TestFDParkedStack).
+//
+//go:noinline
+func (c *coroutine) begin(w *worker, next *Task) {
+	next.co, next.w, next.state, next.budget = c, w, stateRunning, budgetPerRun
+	next.resumes++
+	if w.s.mode == modeSim {
+		w.s.sim.resume(next)
+	}
+	c.t = next
+	if w.s.tracer != nil {
+		w.s.tracer.Resume(next, w.id)
 	}
 }
 

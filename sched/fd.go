@@ -41,20 +41,34 @@ type FD struct {
 	ops     atomic.Int32
 	closing atomic.Bool
 
-	mu     sync.Mutex // guards the directions and closed
-	r, w   fdDir
+	mu   sync.Mutex // guards the directions and closed
+	r, w fdDir
+	// ended: the poller saw the end of the input or an error, which reads
+	// report again and again with no new edge (see Read). Set with mu held,
+	// read without it.
+	ended  atomic.Bool
 	closed bool
+	// drains: a read that returns less than it asked for leaves the
+	// descriptor empty, as it does a stream socket or a pipe (see Read).
+	drains bool
 }
 
 // fdDir is one direction of an FD: its waiting tasks, whether an edge of
 // readiness came while none waited, and its deadline.
 type fdDir struct {
 	fd      *FD
-	write   bool
 	waiters taskList
-	ready   bool
-	expired bool  // the deadline passed
 	timer   timer // the deadline's
+	// edges counts the edges of readiness, and emptyAt is edges+1 as of
+	// a read that found the descriptor empty, or 0 (see Read). Written
+	// with the FD's mu held (edges) or by the reader (emptyAt), read
+	// without a lock.
+	edges, emptyAt atomic.Uint32
+	// expired: the deadline passed. Written with the FD's mu held, read
+	// without it by check, on every read and write.
+	expired atomic.Bool
+	write   bool
+	ready   bool
 }
 
 // ErrNotPollable is what NewFD returns for a descriptor epoll cannot watch,
@@ -84,7 +98,7 @@ func NewFD(t *Task, fd int, name string) (*FD, error) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return nil, err
 	}
-	f := &FD{s: s, fd: fd, name: name}
+	f := &FD{s: s, fd: fd, name: name, drains: drains(fd)}
 	f.r = fdDir{fd: f}
 	f.w = fdDir{fd: f, write: true}
 	f.r.timer.owner, f.w.timer.owner = &f.r, &f.w
@@ -101,6 +115,26 @@ func NewFD(t *Task, fd int, name string) (*FD, error) {
 	return f, nil
 }
 
+// drains reports whether a read of fd that returns less than it asked for
+// has taken everything there was: true of a stream socket (TCP, a Unix
+// stream) and of a pipe, whose reads copy all they hold up to the size asked.
+// Not of a datagram socket (a datagram a read), a terminal (a line a read)
+// or an eventfd in semaphore mode.
+func drains(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return false
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return true
+	case unix.S_IFSOCK:
+		typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+		return err == nil && typ == unix.SOCK_STREAM
+	}
+	return false
+}
+
 // Fd returns the descriptor. It stays valid until Close.
 func (f *FD) Fd() int { return f.fd }
 
@@ -109,30 +143,56 @@ func (f *FD) Name() string { return f.name }
 
 // Read reads from the FD into p, parking t until data, the end of the
 // input (io.EOF) or an error comes. It must be called by t while it runs.
+//
+// After a read of a stream socket or a pipe that returned less than it
+// asked for, which means that it took all there was, the next Read waits
+// for an edge of readiness first, unless one came meanwhile, rather than
+// make a read that would fail with EAGAIN: as Tokio does, and one system
+// call fewer in each round trip of a request and its answer. Data comes
+// only with an edge, so whoever read meanwhile, the descriptor is still
+// empty if no edge came. Not so the end of the input or an error: they
+// stay, and a read after the data reports them with no new edge, so once
+// the poller has seen one, Read always tries first.
+//
+// Read and Write call the system themselves rather than through RawRead's
+// closure: the frames of a task parked in Read are what its stack holds,
+// and with these it stays at Go's smallest, 2 KiB, where RawRead's chain
+// grows it to 4 KiB.
 func (f *FD) Read(t *Task, p []byte) (int, error) {
-	var n int
-	var rerr error
-	err := f.RawRead(t, func(fd int) bool {
-		n, rerr = ignoringEINTR(func() (int, error) { return unix.Read(fd, p) })
-		return rerr != unix.EAGAIN
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case rerr != nil:
-		return 0, os.NewSyscallError("read", rerr)
-	case n == 0 && len(p) > 0:
-		return 0, io.EOF
+	t.enter("FD.Read")
+	if !f.begin() {
+		return 0, net.ErrClosed
 	}
-	return n, nil
-}
-
-// ignoringEINTR calls op again while a signal interrupts it.
-func ignoringEINTR(op func() (int, error)) (int, error) {
+	defer f.end()
+	d := &f.r
 	for {
-		n, err := op()
-		if err != unix.EINTR {
-			return n, err
+		if err := d.check(); err != nil {
+			return 0, err
+		}
+		edges := d.edges.Load()
+		if d.emptyAt.Load() == edges+1 && !f.ended.Load() {
+			if err := d.wait(t); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		n, err := unix.Read(f.fd, p)
+		switch err {
+		case nil:
+			if n == 0 && len(p) > 0 {
+				return 0, io.EOF
+			}
+			if n < len(p) && f.drains {
+				d.emptyAt.Store(edges + 1)
+			}
+			return n, nil
+		case unix.EINTR:
+		case unix.EAGAIN:
+			if err := d.wait(t); err != nil {
+				return 0, err
+			}
+		default:
+			return 0, os.NewSyscallError("read", err)
 		}
 	}
 }
@@ -140,20 +200,27 @@ func ignoringEINTR(op func() (int, error)) (int, error) {
 // Write writes all of p to the FD, parking t whenever the descriptor would
 // block, and returns how much it wrote and the first error.
 func (f *FD) Write(t *Task, p []byte) (n int, err error) {
+	t.enter("FD.Write")
+	if !f.begin() {
+		return 0, net.ErrClosed
+	}
+	defer f.end()
 	for n < len(p) {
-		var m int
-		var werr error
-		err = f.RawWrite(t, func(fd int) bool {
-			m, werr = ignoringEINTR(func() (int, error) { return unix.Write(fd, p[n:]) })
-			return werr != unix.EAGAIN
-		})
-		if err != nil {
+		if err := f.w.check(); err != nil {
 			return n, err
 		}
-		if werr != nil {
-			return n, os.NewSyscallError("write", werr)
+		m, err := unix.Write(f.fd, p[n:])
+		switch err {
+		case nil:
+			n += m
+		case unix.EINTR:
+		case unix.EAGAIN:
+			if err := f.w.wait(t); err != nil {
+				return n, err
+			}
+		default:
+			return n, os.NewSyscallError("write", err)
 		}
-		n += m
 	}
 	return n, nil
 }
@@ -222,15 +289,14 @@ func (f *FD) waitOne(t *Task, d *fdDir) error {
 	return d.wait(t)
 }
 
-// check returns why d can be used no more, or nil.
+// check returns why d can be used no more, or nil. It takes no lock: a
+// Close or a deadline that comes just after it is seen by the wait that
+// follows the attempt.
 func (d *fdDir) check() error {
-	f := d.fd
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	switch {
-	case f.closed:
+	case d.fd.closing.Load():
 		return net.ErrClosed
-	case d.expired:
+	case d.expired.Load():
 		return os.ErrDeadlineExceeded
 	}
 	return nil
@@ -247,7 +313,7 @@ func (d *fdDir) wait(t *Task) error {
 		case f.closed:
 			f.mu.Unlock()
 			return net.ErrClosed
-		case d.expired:
+		case d.expired.Load():
 			f.mu.Unlock()
 			return os.ErrDeadlineExceeded
 		case d.ready:
@@ -260,8 +326,7 @@ func (d *fdDir) wait(t *Task) error {
 			kind = WaitIOWrite
 		}
 		d.waiters.push(t)
-		s.external.Add(1) // the world outside will wake it
-		s.ioWaiting.Add(1)
+		s.ioWaiting.Add(1) // the world outside will wake it: not a deadlock
 		switch t.park(kind, d, &f.mu) {
 		case intrCancel:
 			return t.ctx.Err()
@@ -269,7 +334,7 @@ func (d *fdDir) wait(t *Task) error {
 			t.unwind()
 		}
 		f.mu.Lock()
-		if !f.closed && !d.expired {
+		if !f.closed && !d.expired.Load() {
 			f.mu.Unlock()
 			return nil // woken by readiness
 		}
@@ -280,6 +345,7 @@ func (d *fdDir) wait(t *Task) error {
 // try again), or, if none waits, the next wait returns at once. Called with
 // f.mu held.
 func (d *fdDir) signal(woken *taskList) {
+	d.edges.Add(1)
 	n := 0
 	for t := popWakeable(&d.waiters); t != nil; t = popWakeable(&d.waiters) {
 		woken.push(t)
@@ -306,7 +372,6 @@ func (d *fdDir) wakeAll(woken *taskList) {
 func (s *state) ioDone(n int) {
 	if n > 0 {
 		s.ioWaiting.Add(int64(-n))
-		s.external.Add(int64(-n))
 	}
 }
 
@@ -345,12 +410,12 @@ func (f *FD) setDeadline(d *fdDir, when time.Time) error {
 		return net.ErrClosed
 	}
 	s.timers.remove(&d.timer)
-	d.expired = false
+	d.expired.Store(false)
 	var woken taskList
 	if !when.IsZero() {
 		at := s.now() + int64(when.Sub(s.clock.Now()))
 		if at <= s.now() {
-			d.expired = true
+			d.expired.Store(true)
 			d.wakeAll(&woken)
 		} else {
 			d.timer.seq++
@@ -370,7 +435,7 @@ func (d *fdDir) fire(w *worker, _ int64, seq uint64) {
 		f.mu.Unlock()
 		return // a deadline moved since
 	}
-	d.expired = true
+	d.expired.Store(true)
 	var woken taskList
 	d.wakeAll(&woken)
 	f.mu.Unlock()
@@ -499,8 +564,13 @@ func (s *state) openPoller() (*poll.Poller, error) {
 	return s.poller.Load(), s.pollErr
 }
 
-// ioEvents wakes, on w, the tasks waiting for the readiness in evs.
-func (s *state) ioEvents(w *worker, evs []poll.Event) {
+// ioEvents wakes, on w, the tasks waiting for the readiness in evs. Each
+// may wake an idle worker to share them, except the first if idle says that
+// w has nothing else to run: w runs that one itself, as Go's findRunnable
+// runs the first goroutine its netpoll returns. Waking a worker for it sent
+// a thread through a futex wake, a search and a futex sleep at each hop of
+// a ping-pong between two tasks.
+func (s *state) ioEvents(w *worker, evs []poll.Event, idle bool) {
 	for _, e := range evs {
 		f := s.fds.get(e.Token)
 		if f == nil {
@@ -508,6 +578,9 @@ func (s *state) ioEvents(w *worker, evs []poll.Event) {
 		}
 		var woken taskList
 		f.mu.Lock()
+		if e.End {
+			f.ended.Store(true)
+		}
 		if e.Read {
 			f.r.signal(&woken)
 		}
@@ -516,6 +589,11 @@ func (s *state) ioEvents(w *worker, evs []poll.Event) {
 		}
 		f.mu.Unlock()
 		for t := woken.pop(); t != nil; t = woken.pop() {
+			if idle && (!s.locked || t.co == nil || t.co.home == w) {
+				idle = false
+				s.readyQuiet(w, t)
+				continue
+			}
 			s.readyOn(w, t)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,6 +121,167 @@ func readFull(task *sched.Task, r *sched.FD, p []byte) error {
 		p = p[n:]
 	}
 	return nil
+}
+
+// After a read that returned less than it asked for, a Read of a stream
+// socket or a pipe waits for an edge of readiness before it tries again.
+// What it must not miss: data that comes later; what is there already where
+// a short read does not drain the descriptor (a seqpacket socket, a message a
+// read); and the end of the input, which stays with no new edge. On one
+// thread the reader parks before each of the writer's turns, so that the
+// edges come as the cases need; a deadline turns a hung Read into an error.
+func TestFDShortReads(t *testing.T) {
+	pairs := []struct {
+		name string
+		open func() ([2]int, error)
+	}{
+		{"pipe", func() (p [2]int, err error) { return p, unix.Pipe2(p[:], unix.O_CLOEXEC) }},
+		{"unix stream", func() ([2]int, error) { return unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0) }},
+		{"unix seqpacket", func() ([2]int, error) {
+			return unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		}},
+	}
+	for _, pair := range pairs {
+		t.Run(pair.name, func(t *testing.T) {
+			fds, err := pair.open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = sched.New(sched.Threads(1)).Run(func(task *sched.Task) error {
+				r, err := sched.NewFD(task, fds[0], "r")
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				w, err := sched.NewFD(task, fds[1], "w")
+				if err != nil {
+					return err
+				}
+				r.SetReadDeadline(time.Now().Add(10 * time.Second))
+				turns := sched.NewChan[[]string](0)
+				task.Go(func(task *sched.Task) error {
+					defer w.Close()
+					for {
+						msgs, ok := turns.Recv(task)
+						if !ok {
+							return nil
+						}
+						for _, m := range msgs {
+							if _, err := w.Write(task, []byte(m)); err != nil {
+								return err
+							}
+						}
+					}
+				})
+				buf := make([]byte, 16)
+				read := func(want string) error {
+					var got []byte
+					for len(got) < len(want) {
+						n, err := r.Read(task, buf)
+						if err != nil {
+							return fmt.Errorf("reading %q, after %q: %w", want, got, err)
+						}
+						got = append(got, buf[:n]...)
+					}
+					if string(got) != want {
+						return fmt.Errorf("read %q, want %q", got, want)
+					}
+					return nil
+				}
+				for _, turn := range [][]string{{"ab"}, {"cd"}, {"e", "f"}} {
+					turns.Send(task, turn)
+					if err := read(strings.Join(turn, "")); err != nil {
+						return err
+					}
+				}
+				turns.Send(task, []string{"g"})
+				turns.Close() // the writer writes g and closes
+				if err := read("g"); err != nil {
+					return err
+				}
+				if n, err := r.Read(task, buf); err != io.EOF {
+					return fmt.Errorf("after the writer closed: %d bytes, %v; want io.EOF", n, err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A task parked in Read, after an echo, holds Go's smallest stack, 2 KiB:
+// what a connection of a server costs in stack, as a goroutine parked in a
+// net.Conn's Read does. (The race detector's frames are larger.)
+func TestFDParkedStack(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's frames are larger")
+	}
+	const n = 300
+	var grown uint64
+	err := sched.New(sched.Threads(1)).Run(func(task *sched.Task) error {
+		var ours []*sched.FD
+		defer func() {
+			for _, f := range ours {
+				f.Close()
+			}
+		}()
+		before := stackInuse()
+		for range n {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			mine, err := sched.NewFD(task, fds[0], "mine")
+			if err != nil {
+				return err
+			}
+			theirs, err := sched.NewFD(task, fds[1], "theirs")
+			if err != nil {
+				return err
+			}
+			ours = append(ours, mine)
+			task.Go(func(task *sched.Task) error {
+				defer theirs.Close()
+				buf := make([]byte, 64)
+				for {
+					n, err := theirs.Read(task, buf)
+					if err != nil {
+						return nil
+					}
+					if _, err := theirs.Write(task, buf[:n]); err != nil {
+						return err
+					}
+				}
+			})
+		}
+		for _, f := range ours {
+			if _, err := f.Write(task, []byte("x")); err != nil {
+				return err
+			}
+			// On one thread, the echo comes once its task has parked in
+			// Read again.
+			if err := readFull(task, f, make([]byte, 1)); err != nil {
+				return err
+			}
+		}
+		grown = stackInuse() - before
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if per := grown / n; per > 3<<10 {
+		t.Fatalf("%d bytes of stack per task parked in Read, want 2 KiB: a frame on the way from the task to its park grew (see FD.Read)", per)
+	}
+}
+
+func stackInuse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.StackInuse
 }
 
 // A write larger than the pipe's buffer parks the writer until the reader

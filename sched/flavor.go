@@ -139,7 +139,8 @@ func (w *worker) next() *Task {
 	}
 	if w.tick%globalEvery == 0 {
 		if s.ioWaiting.Load() > 0 {
-			w.pollNow()
+			w.tickGo()
+			w.pollNow(w.runnext == nil && w.localLen() == 0 && s.gsize.Load() == 0)
 		}
 		if s.gsize.Load() > 0 {
 			if t := s.globalTake(w); t != nil {
@@ -174,10 +175,18 @@ func (w *worker) find() *Task {
 	if w.s.mode == modeSim {
 		return w.simNext()
 	}
+	polled := false
 	for {
 		if t := w.next(); t != nil {
 			w.transitionFromSearching()
 			return t
+		}
+		if !polled && w.s.ioWaiting.Load() > 0 {
+			polled = true
+			w.tickGo()
+			if w.pollNow(true) {
+				continue
+			}
 		}
 		if w.s.mode == modeMulti && w.transitionToSearching() {
 			if t := w.steal(); t != nil {
@@ -210,7 +219,7 @@ func (w *worker) alone() bool {
 		// A yield is a tick of the worker's loop too: tasks whose
 		// descriptors are ready may be what the yielding task waits for.
 		if w.tick++; w.tick%globalEvery == 0 {
-			w.pollNow()
+			w.pollNow(false)
 		}
 	}
 	return w.localLen() == 0 && w.runnext == nil && s.gsize.Load() == 0 && w.inboxLen.Load() == 0 &&

@@ -162,7 +162,7 @@ type state struct {
 	watchUntil atomic.Int64 // when the watcher will wake, or never
 	pollHeld   atomic.Bool  // a worker polls (park.go)
 	pollMissed atomic.Bool  // a worker parked without polling while another polled
-	external   atomic.Int64 // waits that something outside may end: Await, contexts
+	external   atomic.Int64 // waits that something outside may end: Await, contexts; descriptors count in ioWaiting
 	pool       awaitPool
 	ids        atomic.Uint64
 	tracer     Tracer // nil: tracing off, one branch per event

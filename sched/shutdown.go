@@ -13,7 +13,7 @@ import (
 //  1. Idle detection. The last worker to park, with state.mu held and every
 //     worker idle, asks quiescentLocked what the end of all activity means.
 //     Nothing, while the global queue holds a task, an external wait is
-//     pending (Await, a context in a Select) or a timer can wake a task
+//     pending (Await, a context in a Select, a descriptor) or a timer can wake a task
 //     (then an IdleClock moves its time to the watcher's deadline). In
 //     modeSim, simNext asks the same when nothing is runnable.
 //  2. Leaks. If a Group's or Handle's Wait is parked, the tasks that scope
@@ -52,7 +52,7 @@ import (
 // over; if not, it may return tasks to interrupt for intrUnwind, which the
 // caller does once state.mu is released.
 func (s *state) quiescentLocked() (over bool, unwind []*Task) {
-	if s.gsize.Load() > 0 || s.external.Load() > 0 {
+	if s.gsize.Load() > 0 || s.external.Load() > 0 || s.ioWaiting.Load() > 0 {
 		return false, nil
 	}
 	if s.timers.canWake() {

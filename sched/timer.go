@@ -238,6 +238,18 @@ func (s *state) readyOn(w *worker, t *Task) {
 	s.wakep()
 }
 
+// readyQuiet makes t runnable on w, which runs it next unless another
+// worker steals it first, and wakes no other worker for it. t's home, if it
+// has one, is w.
+func (s *state) readyQuiet(w *worker, t *Task) {
+	t.state = stateRunnable
+	t.setWait(WaitYield, nil)
+	if s.tracer != nil {
+		s.tracer.Wake(t, nil)
+	}
+	w.push(t)
+}
+
 // fire ends t's Sleep of generation gen, unless its context ended it first.
 func (t *Task) fire(w *worker, _ int64, gen uint64) {
 	if !t.claimWake(gen) {

@@ -58,6 +58,9 @@ type worker struct {
 
 	evs []poll.Event      // scratch for polls
 	raw []unix.EpollEvent // the same, for the kernel
+	// yielded is when w's goroutine last went through Go's scheduler
+	// before it blocked in the poller (pollIdle).
+	yielded int64
 
 	segStart int64 // with MeasureRunTime: when the running task was resumed
 
@@ -187,7 +190,7 @@ func (w *worker) loop() {
 // task, t stops by switching back here.
 func (w *worker) execute(t *Task) {
 	c := t.co
-	if c != nil && c.home != w && w.s.locked {
+	if w.s.locked && c != nil && c.home != w {
 		c.home.forward(t)
 		return
 	}

@@ -1,9 +1,9 @@
 // Package socket is networking for tasks: TCP, Unix and UDP sockets whose
-// waits park the calling task, never its thread. A worker with nothing to
-// run waits in the scheduler's epoll poller, which wakes the tasks whose
-// sockets are ready: a server holds a task per connection with no goroutine
-// per connection, as Tokio does with mio and Go's runtime with its
-// netpoller. (The name does not shadow package net, whose addresses and
+// waits park the calling task, never its thread. The last worker with
+// nothing to run waits in the scheduler's epoll poller, which wakes the
+// tasks whose sockets are ready: a server holds a task per connection with
+// no goroutine per connection, as Tokio does with mio and Go's runtime with
+// its netpoller. (The name does not shadow package net, whose addresses and
 // errors it uses.)
 //
 //	err := sched.New(sched.Threads(2)).Run(func(t *sched.Task) error {

@@ -18,11 +18,18 @@ import (
 // makes between a parent and a child.
 func procPair(t *testing.T) (*proc.Conn, *proc.Conn) {
 	t.Helper()
+	a, b := filePair(t)
+	return proc.NewConn(a, 0), proc.NewConn(b, 0)
+}
+
+// filePair returns the two ends of a Unix stream socketpair, as files.
+func filePair(t testing.TB) (*os.File, *os.File) {
+	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return proc.NewConn(os.NewFile(uintptr(fds[0]), "a"), 0), proc.NewConn(os.NewFile(uintptr(fds[1]), "b"), 0)
+	return os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
 }
 
 // procConn returns a ProcConn of task's run, and the proc.Conn at the other

@@ -8,8 +8,8 @@ import (
 	"github.com/weavert/weave/bench"
 )
 
-// runBench measures switches, creations and memory of each layer and prints
-// them side by side.
+// runBench measures switches, creations and memory of each layer, and weave's
+// echo server beside Go's, and prints them side by side.
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := flags("bench", "[--quick] [--json] [--svg FILE] [--only REGEXP] [--pin CPUS] [--tries N]", stderr)
 	quick := fs.Bool("quick", false, "few operations per try: a run of seconds, for tests and CI")
@@ -17,7 +17,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	svg := fs.String("svg", "", "also draw the switch and create rows as a bar chart into `FILE`")
 	only := fs.String("only", "", "measure only the rows whose names match `REGEXP`")
 	pinList := fs.String("pin", "", "run on these `CPUS` only, e.g. 0 or 0-1 (both ends of a switch share them)")
-	tries := fs.Int("tries", 11, "timed tries per row, after one warm-up; each row reports their median")
+	tries := fs.Int("tries", 11, "timed tries per row (net/idle: 3 at most), after one warm-up; each row reports their median")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

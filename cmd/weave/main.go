@@ -38,7 +38,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"demo", "the tour: processes, threads and coroutines at work, live", runDemo},
-		{"bench", "measure switches, creation and memory of coroutines, goroutines, threads and processes", runBench},
+		{"bench", "measure switches, creation and memory of coroutines, goroutines, threads and processes, and an echo server", runBench},
 		{"version", "print weave's version: its module, the commit it was built from, and Go's", runVersion},
 		{"help", "print this help, or with a command's name, that command's flags", nil},
 	}

@@ -50,7 +50,7 @@ func TestReadiness(t *testing.T) {
 	}
 	unix.Write(w, []byte("x"))
 	evs, _, err = p.Wait(nil, raw, -1)
-	if err != nil || len(evs) != 1 || evs[0].Token != token || !evs[0].Read {
+	if err != nil || len(evs) != 1 || evs[0].Token != token || !evs[0].Read || evs[0].End {
 		t.Fatalf("after a write: %+v, %v", evs, err)
 	}
 	// Edge-triggered: no new edge, no event, though the byte is unread.
@@ -59,7 +59,7 @@ func TestReadiness(t *testing.T) {
 	}
 	unix.Close(w)
 	evs, _, _ = p.Wait(nil, raw, -1)
-	if len(evs) != 1 || !evs[0].Read || !evs[0].Hup {
+	if len(evs) != 1 || !evs[0].Read || !evs[0].Hup || !evs[0].End {
 		t.Fatalf("after the writer closed: %+v", evs)
 	}
 	if err := p.Del(r); err != nil {
