@@ -214,10 +214,10 @@ func (t *Task) wakeable() bool { return !t.armed || t.claimWake(t.gen) }
 // resumed by nobody but itself. That needs every task t could be handed to
 // to be its worker's: acting is for the modes with one worker (newState).
 //
-// Yields, waits, the switch and the loop are all written out in this one
-// function: every frame between a task's call and its switch is a return
-// that the processor mispredicts once the switch has run another stack, a
-// few nanoseconds each, on both sides of every task switch.
+// Yields, waits and the switch are written out in this one function: every
+// frame between a task's call and its switch is a return that the processor
+// mispredicts once the switch has run another stack, a few nanoseconds each,
+// on both sides of every task switch. The loop is not (worker.act).
 func (t *Task) park(kind WaitKind, what waitable, unlock sync.Locker) intr {
 	if kind == WaitYield {
 		t.state = stateYielded
@@ -243,43 +243,8 @@ func (t *Task) park(kind WaitKind, what waitable, unlock sync.Locker) intr {
 	if c.e.Status() != engine.Running {
 		t.usedElsewhere()
 	}
-	if w := t.w; c == w.direct {
-		looping := true
-		defer func() {
-			if looping {
-				loopPanicked(recover())
-			}
-		}()
-		if w.s.mode == modeSim {
-			w.s.sim.acting(t)
-		}
-		w.suspended(t)
-		for {
-			n := w.handoff
-			w.handoff = nil
-			if n == nil {
-				if n = w.find(); n == nil {
-					w.over = true
-					break
-				}
-			}
-			if n == t {
-				w.resumed(t)
-				looping = false
-				return t.resumedIn(kind)
-			}
-			nc := n.co
-			if nc == nil || w.s.locked {
-				w.execute(n)
-				continue
-			}
-			// execute, for a started task.
-			w.resumed(n)
-			nc.e.Begin()
-			nc.e.Switch()
-			w.back(nc)
-		}
-		looping = false
+	if w := t.w; c == w.direct && w.act(t) {
+		return t.resumedIn(kind)
 	}
 	if !c.e.Yield() {
 		// The run's end is closing t (finish): nothing will resume it. A
@@ -391,5 +356,55 @@ func (t *Task) beginUnwind() {
 	if r := x.report; r != nil {
 		x.report = nil
 		*r = trimParkStack(stack())
+	}
+}
+
+// act runs w's loop on the goroutine of t, w's direct task, which has just
+// stopped (Task.park), until the loop picks t again: then it reports true,
+// and t goes on without a switch. When the run is over, it reports false,
+// and t switches to the worker's goroutine, whose loop returns.
+//
+// Not written out in park, though it costs the acting task a frame on each
+// side of its switches: park's frame lies under that of every parked task,
+// and a task parked in FD.Read must fit in Go's smallest stack
+// (TestFDParkedStack), which the loop's locals in park made it outgrow.
+//
+//go:noinline
+func (w *worker) act(t *Task) bool {
+	looping := true
+	defer func() {
+		if looping {
+			loopPanicked(recover())
+		}
+	}()
+	if w.s.mode == modeSim {
+		w.s.sim.acting(t)
+	}
+	w.suspended(t)
+	for {
+		n := w.handoff
+		w.handoff = nil
+		if n == nil {
+			if n = w.find(); n == nil {
+				w.over = true
+				looping = false
+				return false
+			}
+		}
+		if n == t {
+			w.resumed(t)
+			looping = false
+			return true
+		}
+		nc := n.co
+		if nc == nil || w.s.locked {
+			w.execute(n)
+			continue
+		}
+		// execute, for a started task.
+		w.resumed(n)
+		nc.e.Begin()
+		nc.e.Switch()
+		w.back(nc)
 	}
 }
