@@ -259,22 +259,22 @@
 //
 // # Costs
 //
-// Medians of 10 interleaved runs of `go test -run '^$' -bench . -benchtime
-// 300ms ./sched/` (12 runs of 500ms for spawning) on the project's reference
-// machine (2 cores, Go 1.26, shared with other work), each beside its
-// baseline from the same runs; a parked task's size after the other
-// benchmarks is from an earlier measurement:
+// Medians of 8 interleaved runs of `go test -run '^$' -bench . -benchtime
+// 300ms ./sched/` on the project's reference machine (2 cores, Go 1.26,
+// shared with other work), each beside its baseline from the same runs; a
+// parked task's size after the other benchmarks is from an earlier
+// measurement:
 //
-//	Yield, two tasks on one thread        137 ns, 0 allocs  iter.Pull next 61 ns (2.25x)
-//	  per task switch                     69 ns             per coroutine switch 31 ns (2.25x)
-//	unbuffered Chan round trip, 1 thread  175 ns, 0 allocs  two goroutines 263 ns (0.67x)
-//	Select over two channels, 1 thread    151 ns, 0 allocs  two goroutines 235 ns (0.64x)
-//	spawn and run 100,000 empty tasks     13.9 ms           go + sync.WaitGroup 27.6 ms (0.50x)
-//	  the same on Threads(1)              11.3 ms                                       (0.41x)
-//	uncontended Mutex Lock+Unlock         10.1 ns           sync.Mutex 4.5 ns (2.2x)
-//	Await of a function that returns      776 ns, 6 allocs  go + a channel 407 ns (1.9x)
+//	Yield, two tasks on one thread        148 ns, 0 allocs  iter.Pull next 62 ns (2.4x)
+//	  per task switch                     74 ns             per coroutine switch 31 ns (2.4x)
+//	unbuffered Chan round trip, 1 thread  187 ns, 0 allocs  two goroutines 265 ns (0.71x)
+//	Select over two channels, 1 thread    156 ns, 0 allocs  two goroutines 255 ns (0.61x)
+//	spawn and run 100,000 empty tasks     14.7 ms           go + sync.WaitGroup 26.1 ms (0.56x)
+//	  the same on Threads(1)              11.9 ms                                       (0.45x)
+//	uncontended Mutex Lock+Unlock         9.9 ns            sync.Mutex 4.6 ns (2.2x)
+//	Await of a function that returns      937 ns, 6 allocs  go + a channel 431 ns (2.2x)
 //	a parked task, stack included         3.6 KB alone, 4.4 KB after the other benchmarks
-//	CPU-bound tasks that yield            1.90x faster on Threads(2) than on Threads(1)
+//	CPU-bound tasks that yield            1.87x faster on Threads(2) than on Threads(1)
 //
 // On one thread, a task switch is one coroutine switch (see Threads), where
 // iter.Pull's next is two, there and back: so a Yield between two tasks, two
