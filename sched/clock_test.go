@@ -105,16 +105,21 @@ func TestVirtualClock(t *testing.T) {
 func TestTimersDoNotWaitForABusyWorker(t *testing.T) {
 	var woke atomic.Bool
 	err := sched.New(sched.Threads(2)).Run(func(task *sched.Task) error {
-		started := sched.NewChan[int](0)
+		// Buffered, so that the sleeper never waits in Send: main's Recv
+		// would then wake it into the next slot of main's worker, which
+		// main keeps busy below and no thief takes it from (see the
+		// package doc's worker loop).
+		started := sched.NewChan[int](1)
 		task.Go(func(task *sched.Task) error {
-			started.Send(task, 1) // main, woken, waits in this worker's next slot
+			started.Send(task, 1) // if main waits, it is woken into this worker's next slot
 			task.Sleep(time.Millisecond)
 			woke.Store(true)
 			return nil
 		})
 		started.Recv(task)
-		// Here on the sleeper's worker (thieves do not take the next slot),
-		// keep it busy until the sleeper has woken.
+		// Here, mostly, on the sleeper's worker, in its next slot since the
+		// Send woke main: keep that worker busy until the sleeper has
+		// woken, which only the other worker can then make happen.
 		for start := time.Now(); !woke.Load(); {
 			if time.Since(start) > 30*time.Second {
 				return errors.New("the sleeper did not wake while its worker was busy")

@@ -71,9 +71,10 @@
 // slot is used at most 3 times in a row, so that two tasks that keep waking
 // each other cannot starve the queue. Every 61st scheduling decision looks
 // at the global queue first. A worker with nothing to do steals half of
-// another's queue (not its next slot, which its owner runs next anyway); at
-// most half the busy workers search at once, and the others park until work
-// arrives. These are the constants Go's runtime and
+// another's queue, but not its next slot, which its owner runs next: so a
+// task woken by one that then computes for long without parking or
+// yielding waits that long, even with other threads idle. At most half the
+// busy workers search at once, and the others park until work arrives. These are the constants Go's runtime and
 // Tokio converged on.
 //
 // A task that yields goes to the back of its worker's queue; if nothing
