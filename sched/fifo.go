@@ -1,103 +1,68 @@
 package sched
 
-// The queues of tasks (taskList) and of a channel's waiters (waitq) are
-// linked through a field of each element, as the runtime links the
-// goroutines waiting on a channel: waiting allocates nothing. Their zero
-// values are empty.
-//
-// Rejected: one generic fifo[E, P] for both, with the link behind a method
-// of P. Under Go's generics the method is called through the instantiation's
-// dictionary, an indirect call that kept push and pop from inlining, and cost
-// about a tenth of a channel round trip between two tasks.
+// fifo is a queue of *E linked through a field of each E (P's link), as the
+// runtime links the goroutines waiting on a channel: waiting allocates
+// nothing. Its zero value is empty. The queues of tasks (taskList) and of a
+// channel's waiters (waitq) are fifos.
+type fifo[E any, P linked[E]] struct{ head, tail *E }
 
-// taskList is a queue of tasks, linked through Task.next.
-type taskList struct{ head, tail *Task }
-
-func (l *taskList) empty() bool { return l.head == nil }
-
-func (l *taskList) push(t *Task) {
-	t.next = nil
-	if l.tail == nil {
-		l.head = t
-	} else {
-		l.tail.next = t
-	}
-	l.tail = t
+// linked is a pointer to E, a type with a link to the next in a fifo.
+type linked[E any] interface {
+	*E
+	link() **E
 }
 
-// pop takes the first of l, or returns nil.
-func (l *taskList) pop() *Task {
-	t := l.head
-	if t != nil {
-		if l.head = t.next; l.head == nil {
-			l.tail = nil
-		}
-		t.next = nil
-	}
-	return t
-}
+func (q *fifo[E, P]) empty() bool { return q.head == nil }
 
-// remove takes t out of l, if it is there.
-func (l *taskList) remove(t *Task) {
-	var prev *Task
-	for u := l.head; u != nil; prev, u = u, u.next {
-		if u != t {
-			continue
-		}
-		if prev == nil {
-			l.head = u.next
-		} else {
-			prev.next = u.next
-		}
-		if l.tail == u {
-			l.tail = prev
-		}
-		u.next = nil
-		return
-	}
-}
-
-// waitq is a queue of a channel's waiters, linked through waiter.next.
-type waitq[T any] struct{ head, tail *waiter[T] }
-
-func (q *waitq[T]) push(w *waiter[T]) {
-	w.next = nil
+func (q *fifo[E, P]) push(x *E) {
+	*P(x).link() = nil
 	if q.tail == nil {
-		q.head = w
+		q.head = x
 	} else {
-		q.tail.next = w
+		*P(q.tail).link() = x
 	}
-	q.tail = w
+	q.tail = x
 }
 
 // pop takes the first of q, or returns nil.
-func (q *waitq[T]) pop() *waiter[T] {
-	w := q.head
-	if w != nil {
-		if q.head = w.next; q.head == nil {
+func (q *fifo[E, P]) pop() *E {
+	x := q.head
+	if x != nil {
+		next := P(x).link()
+		if q.head = *next; q.head == nil {
 			q.tail = nil
 		}
-		w.next = nil
+		*next = nil
 	}
-	return w
+	return x
 }
 
-// remove takes w out of q, if it is there.
-func (q *waitq[T]) remove(w *waiter[T]) {
-	var prev *waiter[T]
-	for u := q.head; u != nil; prev, u = u, u.next {
-		if u != w {
+// remove takes x out of q, if it is there.
+func (q *fifo[E, P]) remove(x *E) {
+	var prev *E
+	for y := q.head; y != nil; prev, y = y, *P(y).link() {
+		if y != x {
 			continue
 		}
 		if prev == nil {
-			q.head = u.next
+			q.head = *P(y).link()
 		} else {
-			prev.next = u.next
+			*P(prev).link() = *P(y).link()
 		}
-		if q.tail == u {
+		if q.tail == y {
 			q.tail = prev
 		}
-		u.next = nil
+		*P(y).link() = nil
 		return
 	}
 }
+
+// taskList is a fifo of tasks, linked through Task.next.
+type taskList = fifo[Task, *Task]
+
+func (t *Task) link() **Task { return &t.next }
+
+// waitq is a fifo of a channel's waiters.
+type waitq[T any] = fifo[waiter[T], *waiter[T]]
+
+func (w *waiter[T]) link() **waiter[T] { return &w.next }
