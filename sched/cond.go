@@ -61,9 +61,7 @@ func (c *Cond) Broadcast() {
 	pointIn(c.run)
 	c.mu.Lock()
 	var woken taskList
-	for t := popWakeable(&c.waiters); t != nil; t = popWakeable(&c.waiters) {
-		woken.push(t)
-	}
+	takeWakeable(&c.waiters, &woken)
 	c.mu.Unlock()
 	readyAll(&woken)
 }

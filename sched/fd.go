@@ -346,11 +346,7 @@ func (d *fdDir) wait(t *Task) error {
 // f.mu held.
 func (d *fdDir) signal(woken *taskList) {
 	d.edges.Add(1)
-	n := 0
-	for t := popWakeable(&d.waiters); t != nil; t = popWakeable(&d.waiters) {
-		woken.push(t)
-		n++
-	}
+	n := takeWakeable(&d.waiters, woken)
 	if n == 0 {
 		d.ready = true
 	}
@@ -360,12 +356,7 @@ func (d *fdDir) signal(woken *taskList) {
 // wakeAll wakes every waiting task, which will find d unusable. Called with
 // f.mu held.
 func (d *fdDir) wakeAll(woken *taskList) {
-	n := 0
-	for t := popWakeable(&d.waiters); t != nil; t = popWakeable(&d.waiters) {
-		woken.push(t)
-		n++
-	}
-	d.fd.s.ioDone(n)
+	d.fd.s.ioDone(takeWakeable(&d.waiters, woken))
 }
 
 // ioDone counts n tasks that no longer wait on a descriptor.

@@ -182,9 +182,7 @@ func (wg *WaitGroup) Add(delta int) {
 		return
 	}
 	var woken taskList
-	for t := popWakeable(&wg.waiters); t != nil; t = popWakeable(&wg.waiters) {
-		woken.push(t)
-	}
+	takeWakeable(&wg.waiters, &woken)
 	wg.mu.Unlock()
 	readyAll(&woken)
 }

@@ -67,10 +67,7 @@ func (n *Notify) Notify() {
 	pointIn(n.run)
 	n.mu.Lock()
 	var woken taskList
-	for t := popWakeable(&n.waiters); t != nil; t = popWakeable(&n.waiters) {
-		woken.push(t)
-	}
-	if woken.empty() {
+	if takeWakeable(&n.waiters, &woken) == 0 {
 		n.permit = true
 	}
 	n.mu.Unlock()

@@ -303,3 +303,14 @@ func popWakeable(l *taskList) *Task {
 	}
 	return nil
 }
+
+// takeWakeable moves every task of l that its waker may wake to woken, in
+// order, and returns how many it moved. The caller holds the lock of the
+// primitive whose wait queue l is.
+func takeWakeable(l, woken *taskList) (n int) {
+	for t := popWakeable(l); t != nil; t = popWakeable(l) {
+		woken.push(t)
+		n++
+	}
+	return n
+}

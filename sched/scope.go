@@ -84,9 +84,7 @@ func (sc *scope) leave(t *Task) {
 		p.live--
 		var woken taskList
 		if p.live == 0 {
-			for u := popWakeable(&p.waiters); u != nil; u = popWakeable(&p.waiters) {
-				woken.push(u)
-			}
+			takeWakeable(&p.waiters, &woken)
 		}
 		p.mu.Unlock()
 		for u := woken.pop(); u != nil; u = woken.pop() {
