@@ -85,12 +85,24 @@ func (w *worker) localLen() int {
 	return w.q.Len()
 }
 
+// markReady marks t, woken by by (nil: by no task), runnable, before it is
+// queued.
+func (s *state) markReady(t *Task, by *Task) {
+	t.state = stateRunnable
+	t.setWait(WaitYield, nil)
+	if s.tracer != nil {
+		s.tracer.Wake(t, by)
+	}
+}
+
 // ready makes t runnable; by is the running task that wakes it, or nil. If
 // by belongs to t's run, t goes to the next slot of by's worker and will run
 // as soon as by parks or yields; otherwise (a wake from outside any task, or
 // from another run) it goes to the global queue. Under LockThreads a started
 // task goes to its home thread's inbox instead, unless by runs there.
 func (s *state) ready(t *Task, by *Task) {
+	// markReady, written out: it is too big to inline, and this is every
+	// wake's path.
 	t.state = stateRunnable
 	t.setWait(WaitYield, nil)
 	if s.tracer != nil {

@@ -225,16 +225,12 @@ func (s *state) runTimers(w *worker) {
 // descriptor ready. Under LockThreads a started task goes to its home
 // instead.
 func (s *state) readyOn(w *worker, t *Task) {
-	t.state = stateRunnable
-	t.setWait(WaitYield, nil)
-	if s.tracer != nil {
-		s.tracer.Wake(t, nil)
-	}
 	if s.locked && t.co != nil && t.co.home != w {
+		s.markReady(t, nil)
 		t.co.home.forward(t)
 		return
 	}
-	w.push(t)
+	s.readyQuiet(w, t)
 	s.wakep()
 }
 
@@ -242,11 +238,7 @@ func (s *state) readyOn(w *worker, t *Task) {
 // worker steals it first, and wakes no other worker for it. t's home, if it
 // has one, is w.
 func (s *state) readyQuiet(w *worker, t *Task) {
-	t.state = stateRunnable
-	t.setWait(WaitYield, nil)
-	if s.tracer != nil {
-		s.tracer.Wake(t, nil)
-	}
+	s.markReady(t, nil)
 	w.push(t)
 }
 
